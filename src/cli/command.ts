@@ -1,0 +1,22 @@
+/**
+ * The shape every `retinanet` sub-command implements. Commands parse their own flags
+ * (with `node:util` parseArgs) so each file holds one command and its help text.
+ */
+export interface Command {
+  /** Sub-command name as typed by the user, e.g. `eval`. */
+  name: string;
+  /** One line for the command list. */
+  summary: string;
+  /** Full help text shown by `retinanet <name> --help`. */
+  help: string;
+  /** Runs the command; resolves to the process exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+/**
+ * An error caused by the user's input (bad flag, missing file, malformed dataset).
+ * The CLI prints its message without a stack trace and exits with code 2.
+ */
+export class UserError extends Error {
+  override name = 'UserError';
+}

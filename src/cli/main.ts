@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type Command, UserError } from './command.js';
+import { commands } from './registry.js';
+
+const VERSION = '0.1.0';
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+  return [
+    `retinanet ${VERSION} - RetinaNet (focal loss) object detection in TypeScript`,
+    '',
+    'Usage: retinanet <command> [options]',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    "Run 'retinanet <command> --help' for a command's options.",
+  ].join('\n');
+}
+
+/** Entry point of the `retinanet` CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return 0;
+  }
+  if (name === '--version' || name === '-v') {
+    console.log(VERSION);
+    return 0;
+  }
+  const command: Command | undefined = commands.find((c) => c.name === name);
+  if (!command) {
+    console.error(`retinanet: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UserError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+      console.error(`retinanet ${name}: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
+  );
+}
