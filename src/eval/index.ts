@@ -1,0 +1,4 @@
+/** Public evaluation API: COCO (pycocotools-identical) and Pascal VOC metrics, reports and plots. */
+export * from './types.js';
+export { EvalInputError } from './errors.js';
+export * from './coco.js';
