@@ -1,0 +1,101 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp, { type Sharp } from 'sharp';
+import { UserError } from '../cli/command.js';
+import type { RgbImage } from './types.js';
+
+/** An image file that is missing, unreadable or not a decodable JPEG/PNG/WebP/...; the message names the file. */
+export class ImageError extends UserError {
+  override name = 'ImageError';
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT') return 'no such file';
+  if (e.code === 'EACCES') return 'permission denied';
+  if (e.code === 'EISDIR') return 'is a directory';
+  return (e.message ?? String(err)).split('\n')[0]!;
+}
+
+/** Interleaved 8-bit RGB (HWC) to CHW float32 in [0, 1]. */
+export function hwcBytesToChw(bytes: Uint8Array, width: number, height: number, channels = 3): Float32Array {
+  const plane = width * height;
+  const out = new Float32Array(3 * plane);
+  for (let i = 0, p = 0; p < plane; p++, i += channels) {
+    out[p] = bytes[i]! / 255;
+    out[plane + p] = bytes[i + 1]! / 255;
+    out[2 * plane + p] = bytes[i + 2]! / 255;
+  }
+  return out;
+}
+
+/** CHW float image (values in [0, 1], clamped) to interleaved 8-bit RGB bytes, rounding to nearest. */
+export function chwToHwcBytes(image: RgbImage): Uint8Array {
+  const plane = image.width * image.height;
+  const out = new Uint8Array(3 * plane);
+  for (let p = 0, i = 0; p < plane; p++, i += 3) {
+    for (let c = 0; c < 3; c++) {
+      const v = image.data[c * plane + p]!;
+      out[i + c] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
+    }
+  }
+  return out;
+}
+
+/**
+ * Decodes an encoded image (JPEG, PNG, WebP, GIF, TIFF... whatever sharp reads) to RGB CHW float32 in [0, 1].
+ * EXIF orientation is applied (as a photo viewer shows it); grey is expanded to RGB; alpha is
+ * dropped without compositing, like PIL's `convert("RGB")` that torchvision pipelines use.
+ * `name` is used in error messages.
+ */
+export async function decodeImage(bytes: Uint8Array, name = '<buffer>'): Promise<RgbImage> {
+  try {
+    const { data, info } = await sharp(bytes, { failOn: 'error' })
+      .rotate()
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`unexpected ${info.channels} channels after conversion to RGB`);
+    return { data: hwcBytesToChw(data, info.width, info.height), width: info.width, height: info.height };
+  } catch (err) {
+    throw new ImageError(`cannot decode image ${name}: ${describe(err)}`);
+  }
+}
+
+/** Reads and decodes an image file; see {@link decodeImage}. Errors name the file. */
+export async function loadImage(file: string): Promise<RgbImage> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    throw new ImageError(`cannot read image ${file}: ${describe(err)}`);
+  }
+  return decodeImage(bytes, file);
+}
+
+/** Width and height of an image file as {@link loadImage} would return them (EXIF orientation applied), read from the header only. */
+export async function imageSize(file: string): Promise<{ width: number; height: number }> {
+  try {
+    const meta = await sharp(file).metadata();
+    if (meta.width === undefined || meta.height === undefined) throw new Error('no size in header');
+    const swap = (meta.orientation ?? 1) >= 5; // EXIF orientations 5-8 are transposed
+    return swap ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height };
+  } catch (err) {
+    throw new ImageError(`cannot read image ${file}: ${describe(err)}`);
+  }
+}
+
+/** Encodes an RGB CHW image ([0, 1]) as PNG, or JPEG (quality 90) when `file` ends in .jpg/.jpeg, or WebP for .webp, and writes it. */
+export async function saveImage(image: RgbImage, file: string): Promise<void> {
+  const raw = sharp(chwToHwcBytes(image), { raw: { width: image.width, height: image.height, channels: 3 } });
+  await writeFile(file, await encodeByExtension(raw, file));
+}
+
+/** Encodes a sharp pipeline according to the output file's extension (png default). */
+export async function encodeByExtension(pipeline: Sharp, file: string): Promise<Buffer> {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.jpg' || ext === '.jpeg') return pipeline.jpeg({ quality: 90 }).toBuffer();
+  if (ext === '.webp') return pipeline.webp({ quality: 90 }).toBuffer();
+  return pipeline.png().toBuffer();
+}
