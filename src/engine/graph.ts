@@ -1,0 +1,196 @@
+/**
+ * The symbolic graph: tensors with a dtype and a static shape, and the nodes (ONNX operators)
+ * that produce them. Operators are added through the typed functions in `ops.ts`, which infer
+ * output shapes as the graph is built so that shape errors surface here, not in the runtime.
+ */
+
+/** Element types the engine uses (ONNX names in `onnxDataType`). */
+export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8';
+
+/** A static shape; every dimension is known when the graph is built. */
+export type Shape = readonly number[];
+
+/** Host buffers matching each dtype. */
+export type HostArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+
+/** Typed ONNX attribute values (ONNX distinguishes int from float attributes). */
+export type Attr =
+  | { type: 'int'; value: number }
+  | { type: 'ints'; value: readonly number[] }
+  | { type: 'float'; value: number }
+  | { type: 'floats'; value: readonly number[] }
+  | { type: 'string'; value: string };
+
+export const attr = {
+  int: (value: number): Attr => ({ type: 'int', value }),
+  ints: (value: readonly number[]): Attr => ({ type: 'ints', value }),
+  float: (value: number): Attr => ({ type: 'float', value }),
+  floats: (value: readonly number[]): Attr => ({ type: 'floats', value }),
+  string: (value: string): Attr => ({ type: 'string', value }),
+};
+
+/** One operator application. `inputs` may hold `null` for omitted optional inputs. */
+export interface Node {
+  readonly opType: string;
+  readonly inputs: readonly (Tensor | null)[];
+  readonly outputs: readonly Tensor[];
+  readonly attrs: Readonly<Record<string, Attr>>;
+}
+
+/** How a tensor enters the graph when it is not computed by a node. */
+export type Source = 'input' | 'param' | 'constant' | 'node';
+
+/** A symbolic tensor: a name in the graph with a dtype and a static shape. */
+export class Tensor {
+  /** The node that computes this tensor (absent for inputs, parameters and constants). */
+  producer: Node | undefined;
+  constructor(
+    readonly graph: Graph,
+    readonly name: string,
+    readonly dtype: DType,
+    readonly shape: Shape,
+    readonly source: Source,
+  ) {}
+
+  /** Number of elements. */
+  get size(): number {
+    return shapeSize(this.shape);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  toString(): string {
+    return `${this.name}: ${this.dtype}[${this.shape.join(', ')}]`;
+  }
+}
+
+/** A constant baked into the graph as an ONNX initializer. */
+export interface ConstantValue {
+  readonly tensor: Tensor;
+  readonly data: HostArray;
+}
+
+export function shapeSize(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Thrown when a graph is built with inconsistent shapes or dtypes. */
+export class GraphError extends Error {
+  override name = 'GraphError';
+}
+
+/**
+ * A graph under construction. Nodes are appended in creation order, which is a topological
+ * order: every op's inputs exist before the op is added.
+ */
+export class Graph {
+  readonly nodes: Node[] = [];
+  /** Graph inputs fed at run time: data inputs and parameters, by name. */
+  readonly inputs = new Map<string, Tensor>();
+  readonly constants = new Map<string, ConstantValue>();
+  private counter = 0;
+
+  /** A fresh tensor name with a readable prefix. */
+  uniqueName(prefix: string): string {
+    return `${prefix}_${this.counter++}`;
+  }
+
+  /** Declares a data input fed at run time (images, targets, ...). */
+  input(name: string, dtype: DType, shape: Shape): Tensor {
+    return this.declare(name, dtype, shape, 'input');
+  }
+
+  /**
+   * Declares a named parameter fed at run time. Parameters are what `grad` differentiates
+   * against, and what export bakes in as initializers.
+   */
+  param(name: string, shape: Shape, dtype: DType = 'float32'): Tensor {
+    return this.declare(name, dtype, shape, 'param');
+  }
+
+  private declare(name: string, dtype: DType, shape: Shape, source: Source): Tensor {
+    if (this.inputs.has(name) || this.constants.has(name)) {
+      throw new GraphError(`graph already has a tensor named '${name}'`);
+    }
+    checkShape(shape, name);
+    const t = new Tensor(this, name, dtype, [...shape], source);
+    this.inputs.set(name, t);
+    return t;
+  }
+
+  /** Adds a constant (ONNX initializer). `data` length must match the shape. */
+  constant(data: HostArray, shape: Shape, dtype: DType = dtypeOfArray(data), name?: string): Tensor {
+    checkShape(shape, 'constant');
+    if (data.length !== shapeSize(shape)) {
+      throw new GraphError(`constant: ${data.length} values do not fill shape [${shape.join(', ')}]`);
+    }
+    const tname = name ?? this.uniqueName('const');
+    if (this.inputs.has(tname) || this.constants.has(tname)) {
+      throw new GraphError(`graph already has a tensor named '${tname}'`);
+    }
+    const t = new Tensor(this, tname, dtype, [...shape], 'constant');
+    this.constants.set(tname, { tensor: t, data });
+    return t;
+  }
+
+  /** Appends a node; `outputs` are given as (dtype, shape) pairs and returned as tensors. */
+  addNode(
+    opType: string,
+    inputs: readonly (Tensor | null)[],
+    outputs: readonly { dtype: DType; shape: Shape }[],
+    attrs: Record<string, Attr> = {},
+  ): Tensor[] {
+    for (const t of inputs) {
+      if (t && t.graph !== this) throw new GraphError(`${opType}: input ${t.name} belongs to another graph`);
+    }
+    const outs = outputs.map((o) => {
+      checkShape(o.shape, opType);
+      return new Tensor(this, this.uniqueName(opType), o.dtype, [...o.shape], 'node');
+    });
+    const node: Node = { opType, inputs: [...inputs], outputs: outs, attrs };
+    for (const t of outs) t.producer = node;
+    this.nodes.push(node);
+    return outs;
+  }
+}
+
+function checkShape(shape: Shape, where: string): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) {
+      throw new GraphError(`${where}: invalid shape [${shape.join(', ')}]`);
+    }
+  }
+}
+
+export function dtypeOfArray(data: HostArray): DType {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Float64Array) return 'float64';
+  if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof Int32Array) return 'int32';
+  return 'uint8';
+}
+
+/** Allocates a host array of the dtype's element type. */
+export function allocHost(dtype: DType, n: number): HostArray {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(n);
+    case 'float64':
+      return new Float64Array(n);
+    case 'int64':
+      return new BigInt64Array(n);
+    case 'int32':
+      return new Int32Array(n);
+    case 'bool':
+    case 'uint8':
+      return new Uint8Array(n);
+  }
+}
+
+export function isFloat(dtype: DType): boolean {
+  return dtype === 'float32' || dtype === 'float64';
+}

@@ -1,0 +1,625 @@
+/**
+ * One typed function per ONNX operator (opset 17). Each infers its output shape and dtype from
+ * its inputs and throws a `GraphError` naming the operator and the mismatch when they disagree.
+ * Layout conventions follow ONNX: images are NCHW, conv weights are [C_out, C_in/group, kH, kW].
+ */
+import { attr, type Attr, type DType, Graph, GraphError, type Shape, Tensor, isFloat, shapeSize } from './graph.js';
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+function fmt(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
+
+function one(g: Graph, op: string, inputs: (Tensor | null)[], dtype: DType, shape: Shape, attrs: Record<string, Attr> = {}): Tensor {
+  return g.addNode(op, inputs, [{ dtype, shape }], attrs)[0]!;
+}
+
+function sameDtype(op: string, a: Tensor, b: Tensor): void {
+  if (a.dtype !== b.dtype) throw new GraphError(`${op}: dtype mismatch ${a.dtype} vs ${b.dtype} (${a.name}, ${b.name})`);
+}
+
+function requireFloat(op: string, x: Tensor): void {
+  if (!isFloat(x.dtype)) throw new GraphError(`${op}: expects a float tensor, got ${x.dtype} (${x.name})`);
+}
+
+function normAxis(op: string, axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) throw new GraphError(`${op}: axis ${axis} out of range for rank ${rank}`);
+  return a;
+}
+
+/** Numpy-style broadcast of two shapes. */
+export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
+  const rank = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new GraphError(`${op}: shapes ${fmt(a)} and ${fmt(b)} cannot be broadcast`);
+    }
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+/** An int64 constant vector (axes, shapes, pads) as ONNX wants them for shape-like inputs. */
+export function int64s(g: Graph, values: readonly number[]): Tensor {
+  return g.constant(BigInt64Array.from(values.map((v) => BigInt(v))), [values.length], 'int64');
+}
+
+/** A scalar constant of the given dtype. */
+export function scalar(g: Graph, value: number, dtype: DType = 'float32'): Tensor {
+  switch (dtype) {
+    case 'float32':
+      return g.constant(Float32Array.of(value), [], dtype);
+    case 'float64':
+      return g.constant(Float64Array.of(value), [], dtype);
+    case 'int64':
+      return g.constant(BigInt64Array.of(BigInt(value)), [], dtype);
+    case 'int32':
+      return g.constant(Int32Array.of(value), [], dtype);
+    case 'bool':
+    case 'uint8':
+      return g.constant(Uint8Array.of(value), [], dtype);
+  }
+}
+
+/** A scalar constant with the same dtype as `like`. */
+export function scalarLike(like: Tensor, value: number): Tensor {
+  return scalar(like.graph, value, like.dtype);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise
+
+function binary(op: string, a: Tensor, b: Tensor, outDtype?: DType): Tensor {
+  sameDtype(op, a, b);
+  return one(a.graph, op, [a, b], outDtype ?? a.dtype, broadcastShapes(op, a.shape, b.shape));
+}
+
+/** Elementwise a + b with broadcasting. */
+export const add = (a: Tensor, b: Tensor): Tensor => binary('Add', a, b);
+/** Elementwise a - b with broadcasting. */
+export const sub = (a: Tensor, b: Tensor): Tensor => binary('Sub', a, b);
+/** Elementwise a * b with broadcasting. */
+export const mul = (a: Tensor, b: Tensor): Tensor => binary('Mul', a, b);
+/** Elementwise a / b with broadcasting. */
+export const div = (a: Tensor, b: Tensor): Tensor => binary('Div', a, b);
+/** Elementwise a ^ b with broadcasting. */
+export const pow = (a: Tensor, b: Tensor): Tensor => binary('Pow', a, b);
+/** Elementwise minimum of two tensors. */
+export const min = (a: Tensor, b: Tensor): Tensor => binary('Min', a, b);
+/** Elementwise maximum of two tensors. */
+export const max = (a: Tensor, b: Tensor): Tensor => binary('Max', a, b);
+export const equal = (a: Tensor, b: Tensor): Tensor => binary('Equal', a, b, 'bool');
+export const less = (a: Tensor, b: Tensor): Tensor => binary('Less', a, b, 'bool');
+export const lessOrEqual = (a: Tensor, b: Tensor): Tensor => binary('LessOrEqual', a, b, 'bool');
+export const greater = (a: Tensor, b: Tensor): Tensor => binary('Greater', a, b, 'bool');
+export const greaterOrEqual = (a: Tensor, b: Tensor): Tensor => binary('GreaterOrEqual', a, b, 'bool');
+export const and = (a: Tensor, b: Tensor): Tensor => binary('And', a, b, 'bool');
+export const or = (a: Tensor, b: Tensor): Tensor => binary('Or', a, b, 'bool');
+
+function unary(op: string, x: Tensor, floatOnly = true, attrs: Record<string, Attr> = {}): Tensor {
+  if (floatOnly) requireFloat(op, x);
+  return one(x.graph, op, [x], x.dtype, x.shape, attrs);
+}
+
+export const neg = (x: Tensor): Tensor => unary('Neg', x, false);
+export const sqrt = (x: Tensor): Tensor => unary('Sqrt', x);
+export const exp = (x: Tensor): Tensor => unary('Exp', x);
+export const log = (x: Tensor): Tensor => unary('Log', x);
+export const abs = (x: Tensor): Tensor => unary('Abs', x, false);
+export const relu = (x: Tensor): Tensor => unary('Relu', x);
+export const sigmoid = (x: Tensor): Tensor => unary('Sigmoid', x);
+/** log(1 + exp(x)), computed stably by ONNX Runtime for large |x|. */
+export const softplus = (x: Tensor): Tensor => unary('Softplus', x);
+export const sign = (x: Tensor): Tensor => unary('Sign', x, false);
+export const reciprocal = (x: Tensor): Tensor => unary('Reciprocal', x);
+export const tanh = (x: Tensor): Tensor => unary('Tanh', x);
+export const identity = (x: Tensor): Tensor => unary('Identity', x, false);
+
+export function not(x: Tensor): Tensor {
+  if (x.dtype !== 'bool') throw new GraphError(`Not: expects bool, got ${x.dtype}`);
+  return one(x.graph, 'Not', [x], 'bool', x.shape);
+}
+
+/** Clamps x to [min, max]; either bound may be omitted. */
+export function clip(x: Tensor, lo?: number, hi?: number): Tensor {
+  requireFloat('Clip', x);
+  const g = x.graph;
+  const inputs: (Tensor | null)[] = [x, lo === undefined ? null : scalarLike(x, lo)];
+  if (hi !== undefined) inputs.push(scalarLike(x, hi));
+  return one(g, 'Clip', inputs, x.dtype, x.shape);
+}
+
+/** Elementwise select: cond ? a : b, broadcasting all three. */
+export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  if (cond.dtype !== 'bool') throw new GraphError(`Where: condition must be bool, got ${cond.dtype}`);
+  sameDtype('Where', a, b);
+  const shape = broadcastShapes('Where', broadcastShapes('Where', cond.shape, a.shape), b.shape);
+  return one(a.graph, 'Where', [cond, a, b], a.dtype, shape);
+}
+
+export function cast(x: Tensor, to: DType): Tensor {
+  if (x.dtype === to) return x;
+  return one(x.graph, 'Cast', [x], to, x.shape, { to: attr.int(onnxTypeCode(to)) });
+}
+
+/** Sum of any number of same-shaped (or broadcastable) tensors. */
+export function sum(xs: readonly Tensor[]): Tensor {
+  if (xs.length === 0) throw new GraphError('Sum: needs at least one input');
+  if (xs.length === 1) return xs[0]!;
+  let shape: Shape = xs[0]!.shape;
+  for (const x of xs.slice(1)) {
+    sameDtype('Sum', xs[0]!, x);
+    shape = broadcastShapes('Sum', shape, x.shape);
+  }
+  return one(xs[0]!.graph, 'Sum', [...xs], xs[0]!.dtype, shape);
+}
+
+/** ONNX TensorProto.DataType code of a dtype. */
+export function onnxTypeCode(dtype: DType): number {
+  switch (dtype) {
+    case 'float32':
+      return 1;
+    case 'uint8':
+      return 2;
+    case 'int32':
+      return 6;
+    case 'int64':
+      return 7;
+    case 'bool':
+      return 9;
+    case 'float64':
+      return 11;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear algebra
+
+/** Matrix product with numpy semantics for rank >= 2 (batch dims broadcast). */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  sameDtype('MatMul', a, b);
+  if (a.rank < 2 || b.rank < 2) throw new GraphError(`MatMul: inputs must have rank >= 2, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
+  const [m, k] = a.shape.slice(-2) as [number, number];
+  const [k2, n] = b.shape.slice(-2) as [number, number];
+  if (k !== k2) throw new GraphError(`MatMul: inner dimensions differ: ${fmt(a.shape)} x ${fmt(b.shape)}`);
+  const batch = broadcastShapes('MatMul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  return one(a.graph, 'MatMul', [a, b], a.dtype, [...batch, m, n]);
+}
+
+export interface GemmOptions {
+  alpha?: number;
+  beta?: number;
+  transA?: boolean;
+  transB?: boolean;
+}
+
+/** alpha * op(A) @ op(B) + beta * C for 2-D A and B; C broadcasts to [M, N]. */
+export function gemm(a: Tensor, b: Tensor, c?: Tensor, opts: GemmOptions = {}): Tensor {
+  sameDtype('Gemm', a, b);
+  if (a.rank !== 2 || b.rank !== 2) throw new GraphError(`Gemm: A and B must be 2-D, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
+  const [m, k] = opts.transA ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
+  const [k2, n] = opts.transB ? [b.shape[1]!, b.shape[0]!] : [b.shape[0]!, b.shape[1]!];
+  if (k !== k2) throw new GraphError(`Gemm: inner dimensions differ (${k} vs ${k2})`);
+  if (c) broadcastShapes('Gemm', [m, n], c.shape);
+  const attrs: Record<string, Attr> = {
+    alpha: attr.float(opts.alpha ?? 1),
+    beta: attr.float(opts.beta ?? 1),
+    transA: attr.int(opts.transA ? 1 : 0),
+    transB: attr.int(opts.transB ? 1 : 0),
+  };
+  return one(a.graph, 'Gemm', c ? [a, b, c] : [a, b], a.dtype, [m, n], attrs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution and pooling (2-D, NCHW)
+
+export interface ConvOptions {
+  /** [sH, sW] or one number for both; default 1. */
+  strides?: number | readonly [number, number];
+  /** [top, left, bottom, right] as ONNX orders them, or one number for all sides; default 0. */
+  pads?: number | readonly [number, number, number, number];
+  dilations?: number | readonly [number, number];
+  group?: number;
+}
+
+function pair(v: number | readonly [number, number] | undefined, dflt: number): [number, number] {
+  if (v === undefined) return [dflt, dflt];
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
+
+function quad(v: number | readonly [number, number, number, number] | undefined): [number, number, number, number] {
+  if (v === undefined) return [0, 0, 0, 0];
+  return typeof v === 'number' ? [v, v, v, v] : [v[0], v[1], v[2], v[3]];
+}
+
+/** Normalised 2-D convolution geometry, shared by conv, its gradients and pooling. */
+export interface ConvGeometry {
+  strides: [number, number];
+  pads: [number, number, number, number];
+  dilations: [number, number];
+  group: number;
+}
+
+export function convGeometry(opts: ConvOptions): ConvGeometry {
+  return { strides: pair(opts.strides, 1), pads: quad(opts.pads), dilations: pair(opts.dilations, 1), group: opts.group ?? 1 };
+}
+
+function convOutDim(op: string, inDim: number, k: number, s: number, d: number, p0: number, p1: number): number {
+  const out = Math.floor((inDim + p0 + p1 - d * (k - 1) - 1) / s) + 1;
+  if (out <= 0) throw new GraphError(`${op}: input size ${inDim} too small for kernel ${k} (dilation ${d}, padding ${p0}+${p1})`);
+  return out;
+}
+
+function geometryAttrs(geo: ConvGeometry, kernel: readonly [number, number]): Record<string, Attr> {
+  return {
+    kernel_shape: attr.ints(kernel),
+    strides: attr.ints(geo.strides),
+    pads: attr.ints(geo.pads),
+    dilations: attr.ints(geo.dilations),
+    group: attr.int(geo.group),
+  };
+}
+
+/** 2-D convolution. x: [N, C_in, H, W], w: [C_out, C_in/group, kH, kW], b: [C_out]. */
+export function conv(x: Tensor, w: Tensor, b?: Tensor | null, opts: ConvOptions = {}): Tensor {
+  sameDtype('Conv', x, w);
+  if (x.rank !== 4 || w.rank !== 4) throw new GraphError(`Conv: expects 4-D input and weight, got ${fmt(x.shape)} and ${fmt(w.shape)}`);
+  const geo = convGeometry(opts);
+  const [n, c, h, wd] = x.shape as [number, number, number, number];
+  const [cOut, cInG, kh, kw] = w.shape as [number, number, number, number];
+  if (c % geo.group !== 0 || cOut % geo.group !== 0) throw new GraphError(`Conv: group ${geo.group} does not divide channels (${c} in, ${cOut} out)`);
+  if (c / geo.group !== cInG) {
+    throw new GraphError(`Conv: input has ${c} channels, weight expects ${cInG * geo.group} (weight ${w.name} ${fmt(w.shape)}, group ${geo.group})`);
+  }
+  if (b && (b.rank !== 1 || b.shape[0] !== cOut)) throw new GraphError(`Conv: bias must be [${cOut}], got ${fmt(b.shape)}`);
+  const oh = convOutDim('Conv', h, kh, geo.strides[0], geo.dilations[0], geo.pads[0], geo.pads[2]);
+  const ow = convOutDim('Conv', wd, kw, geo.strides[1], geo.dilations[1], geo.pads[1], geo.pads[3]);
+  return one(x.graph, 'Conv', b ? [x, w, b] : [x, w], x.dtype, [n, cOut, oh, ow], geometryAttrs(geo, [kh, kw]));
+}
+
+export interface ConvTransposeOptions extends ConvOptions {
+  outputPadding?: number | readonly [number, number];
+}
+
+/** 2-D transposed convolution. x: [N, C_in, H, W], w: [C_in, C_out/group, kH, kW]. */
+export function convTranspose(x: Tensor, w: Tensor, b?: Tensor | null, opts: ConvTransposeOptions = {}): Tensor {
+  sameDtype('ConvTranspose', x, w);
+  if (x.rank !== 4 || w.rank !== 4) throw new GraphError(`ConvTranspose: expects 4-D input and weight, got ${fmt(x.shape)} and ${fmt(w.shape)}`);
+  const geo = convGeometry(opts);
+  const op = pair(opts.outputPadding, 0);
+  const [n, c, h, wd] = x.shape as [number, number, number, number];
+  const [cIn, cOutG, kh, kw] = w.shape as [number, number, number, number];
+  if (c !== cIn) throw new GraphError(`ConvTranspose: input has ${c} channels, weight expects ${cIn}`);
+  const cOut = cOutG * geo.group;
+  if (b && (b.rank !== 1 || b.shape[0] !== cOut)) throw new GraphError(`ConvTranspose: bias must be [${cOut}], got ${fmt(b.shape)}`);
+  const oh = geo.strides[0] * (h - 1) + op[0] + ((kh - 1) * geo.dilations[0] + 1) - geo.pads[0] - geo.pads[2];
+  const ow = geo.strides[1] * (wd - 1) + op[1] + ((kw - 1) * geo.dilations[1] + 1) - geo.pads[1] - geo.pads[3];
+  if (oh <= 0 || ow <= 0) throw new GraphError(`ConvTranspose: empty output for input ${fmt(x.shape)}`);
+  const attrs = { ...geometryAttrs(geo, [kh, kw]), output_padding: attr.ints(op) };
+  return one(x.graph, 'ConvTranspose', b ? [x, w, b] : [x, w], x.dtype, [n, cOut, oh, ow], attrs);
+}
+
+export interface PoolOptions {
+  kernel: number | readonly [number, number];
+  strides?: number | readonly [number, number];
+  pads?: number | readonly [number, number, number, number];
+  ceilMode?: boolean;
+}
+
+function poolShape(op: string, x: Tensor, opts: PoolOptions): { shape: number[]; attrs: Record<string, Attr>; geo: ConvGeometry; kernel: [number, number] } {
+  requireFloat(op, x);
+  if (x.rank !== 4) throw new GraphError(`${op}: expects a 4-D input, got ${fmt(x.shape)}`);
+  const kernel = pair(opts.kernel, 1);
+  const geo = convGeometry({ strides: opts.strides ?? kernel, pads: opts.pads });
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const dim = (i: number, k: number, s: number, p0: number, p1: number): number => {
+    const span = i + p0 + p1 - k;
+    if (span < 0) throw new GraphError(`${op}: input size ${i} smaller than kernel ${k}`);
+    return (opts.ceilMode ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  };
+  const shape = [n, c, dim(h, kernel[0], geo.strides[0], geo.pads[0], geo.pads[2]), dim(w, kernel[1], geo.strides[1], geo.pads[1], geo.pads[3])];
+  const attrs: Record<string, Attr> = {
+    kernel_shape: attr.ints(kernel),
+    strides: attr.ints(geo.strides),
+    pads: attr.ints(geo.pads),
+    ceil_mode: attr.int(opts.ceilMode ? 1 : 0),
+  };
+  return { shape, attrs, geo, kernel };
+}
+
+/** Max pooling; returns the pooled tensor. */
+export function maxPool(x: Tensor, opts: PoolOptions): Tensor {
+  return maxPoolWithIndices(x, opts).values;
+}
+
+/**
+ * Max pooling that also returns ONNX's flat int64 indices into the whole input tensor
+ * (what the gradient scatters into).
+ */
+export function maxPoolWithIndices(x: Tensor, opts: PoolOptions): { values: Tensor; indices: Tensor } {
+  const { shape, attrs } = poolShape('MaxPool', x, opts);
+  const [values, indices] = x.graph.addNode('MaxPool', [x], [{ dtype: x.dtype, shape }, { dtype: 'int64', shape }], attrs);
+  return { values: values!, indices: indices! };
+}
+
+/** Average pooling (padding counted in the divisor when `countIncludePad`). */
+export function averagePool(x: Tensor, opts: PoolOptions & { countIncludePad?: boolean }): Tensor {
+  const { shape, attrs } = poolShape('AveragePool', x, opts);
+  attrs['count_include_pad'] = attr.int(opts.countIncludePad ? 1 : 0);
+  return one(x.graph, 'AveragePool', [x], x.dtype, shape, attrs);
+}
+
+/**
+ * Nearest-neighbour upsampling by integer factors on H and W, as torch's
+ * `interpolate(mode="nearest")` does when the target size is an exact multiple.
+ */
+export function upsampleNearest(x: Tensor, factor: number | readonly [number, number] = 2): Tensor {
+  if (x.rank !== 4) throw new GraphError(`Resize: expects a 4-D input, got ${fmt(x.shape)}`);
+  const [fh, fw] = pair(factor, 2);
+  if (!Number.isInteger(fh) || !Number.isInteger(fw) || fh < 1 || fw < 1) throw new GraphError(`Resize: factors must be positive integers, got ${fh}, ${fw}`);
+  const g = x.graph;
+  const scales = g.constant(Float32Array.of(1, 1, fh, fw), [4], 'float32');
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  return one(g, 'Resize', [x, null, scales], x.dtype, [n, c, h * fh, w * fw], {
+    mode: attr.string('nearest'),
+    coordinate_transformation_mode: attr.string('asymmetric'),
+    nearest_mode: attr.string('floor'),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shape manipulation
+
+/** Reshape; one dimension may be -1 (inferred) and 0 is not special. */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const unknown = shape.filter((d) => d === -1).length;
+  if (unknown > 1) throw new GraphError(`Reshape: at most one -1 allowed in ${fmt(shape)}`);
+  const resolved = shape.map((d) => (d === -1 ? x.size / known : d));
+  if (shapeSize(resolved) !== x.size || resolved.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new GraphError(`Reshape: cannot reshape ${fmt(x.shape)} (${x.size} elements) to ${fmt(shape)}`);
+  }
+  if (resolved.length === x.rank && resolved.every((d, i) => d === x.shape[i])) return x;
+  return one(x.graph, 'Reshape', [x, int64s(x.graph, resolved)], x.dtype, resolved);
+}
+
+export function flatten(x: Tensor, axis = 1): Tensor {
+  const a = axis < 0 ? axis + x.rank : axis;
+  return reshape(x, [shapeSize(x.shape.slice(0, a)), shapeSize(x.shape.slice(a))]);
+}
+
+/** Inserts size-1 axes (positions in the output). */
+export function unsqueeze(x: Tensor, axes: readonly number[]): Tensor {
+  const rank = x.rank + axes.length;
+  const norm = axes.map((a) => normAxis('Unsqueeze', a, rank));
+  const out: number[] = [];
+  let j = 0;
+  for (let i = 0; i < rank; i++) out.push(norm.includes(i) ? 1 : x.shape[j++]!);
+  return reshape(x, out);
+}
+
+/** Removes the given size-1 axes. */
+export function squeeze(x: Tensor, axes: readonly number[]): Tensor {
+  const norm = axes.map((a) => normAxis('Squeeze', a, x.rank));
+  for (const a of norm) if (x.shape[a] !== 1) throw new GraphError(`Squeeze: axis ${a} of ${fmt(x.shape)} is not 1`);
+  return reshape(x, x.shape.filter((_, i) => !norm.includes(i)));
+}
+
+export function transpose(x: Tensor, perm: readonly number[]): Tensor {
+  if (perm.length !== x.rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) {
+    throw new GraphError(`Transpose: ${fmt(perm)} is not a permutation of rank ${x.rank}`);
+  }
+  if (perm.every((p, i) => p === i)) return x;
+  return one(x.graph, 'Transpose', [x], x.dtype, perm.map((p) => x.shape[p]!), { perm: attr.ints(perm) });
+}
+
+export function concat(xs: readonly Tensor[], axis: number): Tensor {
+  if (xs.length === 0) throw new GraphError('Concat: needs at least one input');
+  if (xs.length === 1) return xs[0]!;
+  const first = xs[0]!;
+  const a = normAxis('Concat', axis, first.rank);
+  let total = 0;
+  for (const x of xs) {
+    sameDtype('Concat', first, x);
+    if (x.rank !== first.rank || x.shape.some((d, i) => i !== a && d !== first.shape[i])) {
+      throw new GraphError(`Concat: shapes ${fmt(first.shape)} and ${fmt(x.shape)} differ outside axis ${a}`);
+    }
+    total += x.shape[a]!;
+  }
+  const shape = [...first.shape];
+  shape[a] = total;
+  return one(first.graph, 'Concat', [...xs], first.dtype, shape, { axis: attr.int(a) });
+}
+
+/** Static slice geometry per axis, with numpy's clamping of starts/ends. */
+export interface SliceSpec {
+  starts: number[];
+  ends: number[];
+  axes: number[];
+  steps: number[];
+}
+
+export function resolveSlice(op: string, shape: Shape, starts: readonly number[], ends: readonly number[], axes?: readonly number[], steps?: readonly number[]): SliceSpec & { outShape: number[] } {
+  const ax = (axes ?? starts.map((_, i) => i)).map((a) => normAxis(op, a, shape.length));
+  const st = steps ?? ax.map(() => 1);
+  if (starts.length !== ax.length || ends.length !== ax.length || st.length !== ax.length) throw new GraphError(`${op}: starts, ends, axes and steps must have equal lengths`);
+  const outShape = [...shape];
+  const rs: number[] = [];
+  const re: number[] = [];
+  ax.forEach((a, i) => {
+    const dim = shape[a]!;
+    const step = st[i]!;
+    if (step === 0) throw new GraphError(`${op}: step 0`);
+    let s = starts[i]!;
+    let e = ends[i]!;
+    if (s < 0) s += dim;
+    if (e < 0) e += dim;
+    if (step > 0) {
+      s = Math.min(Math.max(s, 0), dim);
+      e = Math.min(Math.max(e, 0), dim);
+      outShape[a] = Math.max(0, Math.ceil((e - s) / step));
+    } else {
+      s = Math.min(Math.max(s, -1), dim - 1);
+      e = Math.min(Math.max(e, -1), dim - 1);
+      outShape[a] = Math.max(0, Math.ceil((e - s) / step));
+    }
+    rs.push(s);
+    re.push(e);
+  });
+  return { starts: rs, ends: re, axes: ax, steps: [...st], outShape };
+}
+
+/** numpy-style slice along `axes` (default: the leading axes), with optional steps (may be negative). */
+export function slice(x: Tensor, starts: readonly number[], ends: readonly number[], axes?: readonly number[], steps?: readonly number[]): Tensor {
+  const spec = resolveSlice('Slice', x.shape, starts, ends, axes, steps);
+  const g = x.graph;
+  // ONNX reads an end of -1 as "one before the last"; to run to the front with a negative step, use INT64_MIN-like sentinel.
+  const ends64 = spec.ends.map((e, i) => (spec.steps[i]! < 0 && e === -1 ? -(2 ** 53) : e));
+  const inputs = [x, int64s(g, spec.starts), int64s(g, ends64), int64s(g, spec.axes), int64s(g, spec.steps)];
+  return one(g, 'Slice', inputs, x.dtype, spec.outShape);
+}
+
+/** Constant-value padding. pads are [begin_0, ..., begin_{r-1}, end_0, ..., end_{r-1}] (may be negative). */
+export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
+  if (pads.length !== 2 * x.rank) throw new GraphError(`Pad: expects ${2 * x.rank} pad values for rank ${x.rank}, got ${pads.length}`);
+  if (pads.every((p) => p === 0)) return x;
+  const shape = x.shape.map((d, i) => d + pads[i]! + pads[i + x.rank]!);
+  if (shape.some((d) => d < 0)) throw new GraphError(`Pad: negative output shape for ${fmt(x.shape)} with pads ${fmt(pads)}`);
+  const g = x.graph;
+  return one(g, 'Pad', [x, int64s(g, pads), scalarLike(x, value)], x.dtype, shape, { mode: attr.string('constant') });
+}
+
+/** Broadcasts x to `shape` (numpy rules). */
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  const out = broadcastShapes('Expand', x.shape, shape);
+  if (out.length === x.rank && out.every((d, i) => d === x.shape[i])) return x;
+  return one(x.graph, 'Expand', [x, int64s(x.graph, shape)], x.dtype, out);
+}
+
+/** A tensor of `shape` filled with `value`, with the dtype of `like`. */
+export function fill(like: Tensor, shape: readonly number[], value: number): Tensor {
+  return expand(scalarLike(like, value), shape);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Indexing
+
+function requireIndex(op: string, idx: Tensor): void {
+  if (idx.dtype !== 'int64' && idx.dtype !== 'int32') throw new GraphError(`${op}: indices must be int64 or int32, got ${idx.dtype}`);
+}
+
+/** Takes entries along `axis` by `indices` (output shape: x.shape[:axis] + indices.shape + x.shape[axis+1:]). */
+export function gather(x: Tensor, indices: Tensor, axis = 0): Tensor {
+  requireIndex('Gather', indices);
+  const a = normAxis('Gather', axis, x.rank);
+  const shape = [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)];
+  return one(x.graph, 'Gather', [x, indices], x.dtype, shape, { axis: attr.int(a) });
+}
+
+/** out[i][j] = x[indices[i][j]][j] (for axis 0): output has the indices' shape. */
+export function gatherElements(x: Tensor, indices: Tensor, axis = 0): Tensor {
+  requireIndex('GatherElements', indices);
+  const a = normAxis('GatherElements', axis, x.rank);
+  if (indices.rank !== x.rank) throw new GraphError(`GatherElements: indices rank ${indices.rank} differs from data rank ${x.rank}`);
+  return one(x.graph, 'GatherElements', [x, indices], x.dtype, indices.shape, { axis: attr.int(a) });
+}
+
+export type ScatterReduction = 'none' | 'add' | 'mul' | 'min' | 'max';
+
+/** Copy of data with data[indices[i][j]][j] = updates[i][j] (axis 0), or accumulated by `reduction`. */
+export function scatterElements(data: Tensor, indices: Tensor, updates: Tensor, axis = 0, reduction: ScatterReduction = 'none'): Tensor {
+  requireIndex('ScatterElements', indices);
+  sameDtype('ScatterElements', data, updates);
+  const a = normAxis('ScatterElements', axis, data.rank);
+  if (indices.rank !== data.rank || updates.shape.some((d, i) => d !== indices.shape[i]) || updates.rank !== indices.rank) {
+    throw new GraphError(`ScatterElements: indices ${fmt(indices.shape)} and updates ${fmt(updates.shape)} must match in shape and rank of data ${fmt(data.shape)}`);
+  }
+  return one(data.graph, 'ScatterElements', [data, indices, updates], data.dtype, data.shape, { axis: attr.int(a), reduction: attr.string(reduction) });
+}
+
+/** ScatterND: indices [..., k] address the leading k axes of data. */
+export function scatterND(data: Tensor, indices: Tensor, updates: Tensor, reduction: ScatterReduction = 'none'): Tensor {
+  if (indices.dtype !== 'int64') throw new GraphError(`ScatterND: indices must be int64, got ${indices.dtype}`);
+  sameDtype('ScatterND', data, updates);
+  const k = indices.shape[indices.rank - 1]!;
+  const expected = [...indices.shape.slice(0, -1), ...data.shape.slice(k)];
+  if (expected.length !== updates.rank || expected.some((d, i) => d !== updates.shape[i])) {
+    throw new GraphError(`ScatterND: updates must be ${fmt(expected)}, got ${fmt(updates.shape)}`);
+  }
+  return one(data.graph, 'ScatterND', [data, indices, updates], data.dtype, data.shape, { reduction: attr.string(reduction) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reductions
+
+function reducedShape(op: string, x: Tensor, axes: readonly number[] | undefined, keepdims: boolean): { axes: number[]; shape: number[] } {
+  const ax = (axes ?? x.shape.map((_, i) => i)).map((a) => normAxis(op, a, x.rank));
+  const shape = keepdims ? x.shape.map((d, i) => (ax.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !ax.includes(i));
+  return { axes: ax, shape };
+}
+
+/** Sum over `axes` (all axes when omitted). */
+export function reduceSum(x: Tensor, axes?: readonly number[], keepdims = false): Tensor {
+  const r = reducedShape('ReduceSum', x, axes, keepdims);
+  if (r.axes.length === 0) return x;
+  // opset 13+ takes ReduceSum's axes as an input.
+  return one(x.graph, 'ReduceSum', [x, int64s(x.graph, r.axes)], x.dtype, r.shape, { keepdims: attr.int(keepdims ? 1 : 0) });
+}
+
+/** Mean over `axes` (all axes when omitted). */
+export function reduceMean(x: Tensor, axes?: readonly number[], keepdims = false): Tensor {
+  const r = reducedShape('ReduceMean', x, axes, keepdims);
+  if (r.axes.length === 0) return x;
+  return one(x.graph, 'ReduceMean', [x], x.dtype, r.shape, { axes: attr.ints(r.axes), keepdims: attr.int(keepdims ? 1 : 0) });
+}
+
+/** Max over `axes` (all axes when omitted). */
+export function reduceMax(x: Tensor, axes?: readonly number[], keepdims = false): Tensor {
+  const r = reducedShape('ReduceMax', x, axes, keepdims);
+  if (r.axes.length === 0) return x;
+  return one(x.graph, 'ReduceMax', [x], x.dtype, r.shape, { axes: attr.ints(r.axes), keepdims: attr.int(keepdims ? 1 : 0) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Composites
+
+/**
+ * Group normalisation over NCHW (torch.nn.GroupNorm semantics: biased variance, eps inside the
+ * square root), built from primitive ops so that autodiff covers it. gamma/beta: [C].
+ */
+export function groupNorm(x: Tensor, numGroups: number, gamma: Tensor | null, beta: Tensor | null, eps = 1e-5): Tensor {
+  requireFloat('GroupNorm', x);
+  if (x.rank !== 4) throw new GraphError(`GroupNorm: expects NCHW, got ${fmt(x.shape)}`);
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  if (c % numGroups !== 0) throw new GraphError(`GroupNorm: ${numGroups} groups do not divide ${c} channels`);
+  const xg = reshape(x, [n, numGroups, (c / numGroups) * h * w]);
+  const mean = reduceMean(xg, [2], true);
+  const centered = sub(xg, mean);
+  const variance = reduceMean(mul(centered, centered), [2], true);
+  const normed = div(centered, sqrt(add(variance, scalarLike(x, eps))));
+  let y = reshape(normed, [n, c, h, w]);
+  if (gamma) y = mul(y, reshape(gamma, [1, c, 1, 1]));
+  if (beta) y = add(y, reshape(beta, [1, c, 1, 1]));
+  return y;
+}
+
+/** Per-channel affine y = x * scale + shift (a frozen BatchNorm); scale/shift: [C]. */
+export function channelAffine(x: Tensor, scale: Tensor, shift: Tensor): Tensor {
+  const c = x.shape[1]!;
+  const bshape = [1, c, ...x.shape.slice(2).map(() => 1)];
+  return add(mul(x, reshape(scale, bshape)), reshape(shift, bshape));
+}
+
+/** GatherND (batch_dims 0): indices [..., k] address the leading k axes of x. */
+export function gatherND(x: Tensor, indices: Tensor): Tensor {
+  if (indices.dtype !== 'int64') throw new GraphError(`GatherND: indices must be int64, got ${indices.dtype}`);
+  const k = indices.shape[indices.rank - 1]!;
+  if (k > x.rank) throw new GraphError(`GatherND: index depth ${k} exceeds data rank ${x.rank}`);
+  return one(x.graph, 'GatherND', [x, indices], x.dtype, [...indices.shape.slice(0, -1), ...x.shape.slice(k)]);
+}

@@ -1,0 +1,128 @@
+/**
+ * Execution through ONNX Runtime: a graph (with chosen outputs) is serialized and compiled into
+ * an InferenceSession once, then run many times with host buffers as feeds. Graphs have static
+ * shapes, so a `SessionCache` keeps one compiled session per input-shape key.
+ */
+import os from 'node:os';
+import ort from 'onnxruntime-node';
+import { type DType, type Graph, GraphError, type HostArray, type Tensor, dtypeOfArray } from './graph.js';
+import { outputName, requiredSubgraph, serialize } from './onnx.js';
+
+export interface RuntimeOptions {
+  /** Intra-op threads; default: all cores. */
+  threads?: number;
+  /** Input values baked into the model as initializers (e.g. frozen parameters for inference). */
+  bake?: ReadonlyMap<string, HostArray>;
+  /** ONNX Runtime graph optimisation level; default 'all'. */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+/** Default thread count: every core the process may use. */
+export function defaultThreads(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
+  float32: 'float32',
+  float64: 'float64',
+  int64: 'int64',
+  int32: 'int32',
+  bool: 'bool',
+  uint8: 'uint8',
+};
+
+/** A compiled graph: feed host arrays by input name, get host arrays back in output order. */
+export class Executable {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    /** Inputs the compiled graph needs, with their dtypes and shapes. */
+    readonly inputs: readonly Tensor[],
+    readonly outputs: readonly Tensor[],
+    /** Serialized model size in bytes (useful to spot accidentally baked tensors). */
+    readonly modelBytes: number,
+  ) {}
+
+  /** Serializes the subgraph computing `outputs` and compiles it. */
+  static async create(graph: Graph, outputs: readonly Tensor[], opts: RuntimeOptions = {}): Promise<Executable> {
+    const bytes = serialize(graph, { outputs, bake: opts.bake });
+    const { leaves } = requiredSubgraph(graph, outputs);
+    const inputs = [...leaves].filter((t) => t.source !== 'constant' && !opts.bake?.has(t.name));
+    const session = await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: opts.threads ?? defaultThreads(),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: opts.optimization ?? 'all',
+    });
+    return new Executable(session, inputs, outputs, bytes.byteLength);
+  }
+
+  /** Runs the graph. Every input listed in `inputs` must be fed with a buffer of matching size and type. */
+  async run(feeds: Readonly<Record<string, HostArray>> | ReadonlyMap<string, HostArray>): Promise<HostArray[]> {
+    const get = (name: string): HostArray | undefined => (feeds instanceof Map ? feeds.get(name) : (feeds as Record<string, HostArray>)[name]);
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const t of this.inputs) {
+      const data = get(t.name);
+      if (!data) throw new GraphError(`missing feed for input '${t.name}' (${t.dtype}[${t.shape.join(', ')}])`);
+      if (data.length !== t.size) throw new GraphError(`feed '${t.name}' has ${data.length} values, expected ${t.size} for shape [${t.shape.join(', ')}]`);
+      const want = t.dtype === 'bool' ? 'uint8' : t.dtype;
+      if (dtypeOfArray(data) !== want) throw new GraphError(`feed '${t.name}' must be ${t.dtype}, got ${data.constructor.name}`);
+      ortFeeds[t.name] = new ort.Tensor(ORT_TYPE[t.dtype], data as never, [...t.shape]);
+    }
+    const names = this.outputs.map(outputName);
+    const result = await this.session.run(ortFeeds, names);
+    return names.map((n) => result[n]!.data as HostArray);
+  }
+
+  /** Frees the native session. */
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/**
+ * Compiled sessions keyed by a caller-chosen key (typically the input shapes), so that
+ * a model run on a bounded set of image sizes compiles each graph once.
+ */
+export class SessionCache {
+  private readonly entries = new Map<string, Promise<Executable>>();
+
+  constructor(private readonly maxEntries = 16) {}
+
+  /** Returns the cached executable for `key`, building and compiling it on first use. */
+  get(key: string, build: () => Promise<Executable>): Promise<Executable> {
+    let e = this.entries.get(key);
+    if (e) {
+      // Refresh recency.
+      this.entries.delete(key);
+      this.entries.set(key, e);
+      return e;
+    }
+    e = build();
+    this.entries.set(key, e);
+    e.catch(() => this.entries.delete(key));
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      const victim = this.entries.get(oldest)!;
+      this.entries.delete(oldest);
+      void victim.then((x) => x.release()).catch(() => undefined);
+    }
+    return e;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async clear(): Promise<void> {
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    for (const e of all) await (await e).release();
+  }
+}
+
+/** Key for a session cache from named input shapes. */
+export function shapeKey(shapes: Readonly<Record<string, readonly number[]>>): string {
+  return Object.entries(shapes)
+    .map(([k, s]) => `${k}:${s.join('x')}`)
+    .join(';');
+}
