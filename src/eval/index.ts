@@ -2,3 +2,5 @@
 export * from './types.js';
 export { EvalInputError } from './errors.js';
 export * from './coco.js';
+export * from './voc.js';
+export * from './voc_io.js';
