@@ -1,0 +1,173 @@
+/**
+ * Turns RetinaNet head outputs for one image into detections, as torchvision's
+ * `RetinaNet.postprocess_detections`: per level sigmoid > threshold, top-k, decode, clip;
+ * then class-wise NMS over all levels and the best `detectionsPerImg`.
+ */
+import { BBOX_XFORM_CLIP, BoxCoder, type BoxCoderWeights } from './box_coder.js';
+import { type ImageSize, clipBoxesInPlace } from './boxes.js';
+import { batchedNms } from './nms.js';
+
+const f = Math.fround;
+
+/** Head outputs and anchors of one pyramid level for one image (A_l anchors, K classes). */
+export interface LevelOutputs {
+  /** Class logits [A_l, K] row-major: location-major, then anchor, then class (torchvision's order). */
+  clsLogits: Float32Array;
+  /** Box deltas [A_l, 4] in the same anchor order. */
+  bboxRegression: Float32Array;
+  /** Anchors [A_l, 4] xyxy, from {@link anchorsForImage}. */
+  anchors: Float32Array;
+}
+
+/** Post-processing settings; defaults are the paper's (torchvision uses 300 detections). */
+export interface PostprocessOptions {
+  /** Minimum class probability kept. Default 0.05. */
+  scoreThresh?: number;
+  /** IoU threshold of the class-wise NMS. Default 0.5. */
+  nmsThresh?: number;
+  /** Candidates kept per level before NMS. Default 1000. */
+  topkCandidates?: number;
+  /** Detections kept per image. Default 100 (paper); 300 reproduces torchvision. */
+  detectionsPerImg?: number;
+  /** Box coder weights. Default `[1, 1, 1, 1]`. */
+  weights?: BoxCoderWeights;
+  /** Clamp on decoded dw/dh. Default log(1000 / 16). */
+  bboxXformClip?: number;
+}
+
+/** torchvision's `detections_per_img` default, for bit-for-bit comparisons. */
+export const TORCHVISION_DETECTIONS_PER_IMG = 300;
+
+/** Detections of one image, sorted by decreasing score. */
+export interface Detections {
+  /** Boxes [D, 4] xyxy in the (resized, unpadded) input-image pixels, clipped to the image. */
+  boxes: Float32Array;
+  /** Class probabilities, length D. */
+  scores: Float32Array;
+  /** Class indices in [0, K), length D. */
+  labels: Int32Array;
+}
+
+/** Sigmoid with torch's float32 rounding steps (`1 / (1 + exp(-x))`), within 2 ulp of torch. */
+export function sigmoid32(x: number): number {
+  return f(1 / f(1 + f(Math.exp(-x))));
+}
+
+/** k-th largest (1-based) of `values[0..n)`, reordering `values` (quickselect). */
+function kthLargest(values: Float32Array, n: number, k: number): number {
+  let lo = 0, hi = n - 1;
+  const target = k - 1;
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >>> 1]!;
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (values[i]! > pivot) i++;
+      while (values[j]! < pivot) j--;
+      if (i <= j) {
+        const t = values[i]!;
+        values[i++] = values[j]!;
+        values[j--] = t;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return values[target]!;
+  }
+  return values[target]!;
+}
+
+/** Scratch buffers grown on demand and shared across calls (post-processing is synchronous). */
+let candIdx = new Int32Array(0);
+let candScore = new Float32Array(0);
+let scratch = new Float32Array(0);
+
+/**
+ * Detections for one image from per-level head outputs. `numClasses` is K; `imageSize` is the
+ * `[height, width]` the boxes are clipped to (torchvision's `image_sizes` entry).
+ * Score ties at the top-k cut and in the final ordering are broken by lower index (torch's
+ * `topk`/`sort` leave that unspecified).
+ */
+export function postprocessDetections(
+  levels: readonly LevelOutputs[],
+  numClasses: number,
+  imageSize: ImageSize,
+  opts: PostprocessOptions = {},
+): Detections {
+  const scoreThresh = opts.scoreThresh ?? 0.05;
+  const topk = opts.topkCandidates ?? 1000;
+  const coder = new BoxCoder(opts.weights ?? [1, 1, 1, 1], opts.bboxXformClip ?? BBOX_XFORM_CLIP);
+  // torch compares the float32 scores with the threshold cast to float32.
+  const thresh32 = f(scoreThresh);
+  // Prefilter on logits (monotone in the score) so that sigmoid only runs on candidates; the
+  // margin absorbs float32 rounding, the exact float32 score comparison decides.
+  const logitCut = thresh32 <= 0 ? -Infinity : thresh32 >= 1 ? Infinity : Math.log(thresh32 / (1 - thresh32)) - 1e-3;
+
+  const maxOut = levels.reduce((s, l) => s + Math.min(topk, l.clsLogits.length), 0);
+  const boxes = new Float32Array(4 * maxOut);
+  const scores = new Float32Array(maxOut);
+  const labels = new Int32Array(maxOut);
+  let total = 0;
+
+  for (const level of levels) {
+    const logits = level.clsLogits;
+    if (logits.length !== (level.anchors.length / 4) * numClasses || level.bboxRegression.length !== level.anchors.length) {
+      throw new RangeError('postprocessDetections: level outputs do not match its anchors and numClasses');
+    }
+    if (candIdx.length < logits.length) {
+      candIdx = new Int32Array(logits.length);
+      candScore = new Float32Array(logits.length);
+    }
+    let n = 0;
+    for (let i = 0; i < logits.length; i++) {
+      const x = logits[i]!;
+      if (x > logitCut) {
+        const s = sigmoid32(x);
+        if (s > thresh32) {
+          candIdx[n] = i;
+          candScore[n++] = s;
+        }
+      }
+    }
+    const chosen = selectTopk(n, topk);
+    for (const c of chosen) {
+      const flat = candIdx[c]!;
+      const anchor = (flat / numClasses) | 0;
+      coder.decodeAt(level.bboxRegression, anchor, level.anchors, anchor, boxes, total);
+      scores[total] = candScore[c]!;
+      labels[total++] = flat - anchor * numClasses;
+    }
+  }
+  const levelBoxes = boxes.subarray(0, 4 * total);
+  clipBoxesInPlace(levelBoxes, imageSize);
+  const keep = batchedNms(levelBoxes, scores.subarray(0, total), labels.subarray(0, total), opts.nmsThresh ?? 0.5);
+  const d = Math.min(keep.length, opts.detectionsPerImg ?? 100);
+  const out: Detections = { boxes: new Float32Array(4 * d), scores: new Float32Array(d), labels: new Int32Array(d) };
+  for (let k = 0; k < d; k++) {
+    const i = keep[k]!;
+    out.boxes.set(levelBoxes.subarray(4 * i, 4 * i + 4), 4 * k);
+    out.scores[k] = scores[i]!;
+    out.labels[k] = labels[i]!;
+  }
+  return out;
+}
+
+/**
+ * Positions (into candIdx/candScore[0..n)) of the top-k candidates, best first; ties by lower
+ * flat index. Quickselect finds the cut score, so only k candidates get sorted.
+ */
+function selectTopk(n: number, k: number): Int32Array {
+  let chosen: Int32Array;
+  if (n <= k) {
+    chosen = Int32Array.from({ length: n }, (_, i) => i);
+  } else {
+    if (scratch.length < n) scratch = new Float32Array(candScore.length);
+    scratch.set(candScore.subarray(0, n));
+    const cut = kthLargest(scratch, n, k);
+    chosen = new Int32Array(k);
+    let m = 0;
+    for (let i = 0; i < n; i++) if (candScore[i]! > cut) chosen[m++] = i;
+    // candIdx is ascending, so filling with ties in scan order prefers lower indices.
+    for (let i = 0; i < n && m < k; i++) if (candScore[i] === cut) chosen[m++] = i;
+  }
+  return chosen.sort((a, b) => candScore[b]! - candScore[a]! || a - b);
+}
