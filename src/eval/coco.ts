@@ -222,7 +222,7 @@ export function evaluateCoco(gt: CocoDataset, dets: readonly CocoResult[], opts:
   function accumulate(): void {
     let rc = new Float64Array(1024);
     let pr = new Float64Array(1024);
-    let sc = new Float64Array(1024);
+    let ssc = new Float64Array(1024);
     for (let k = 0; k < K; k++) {
       const P = catKeptStart[k]!;
       const N = catKeptStart[k + 1]! - P;
@@ -231,10 +231,20 @@ export function evaluateCoco(gt: CocoDataset, dets: readonly CocoResult[], opts:
       const sorted = new Int32Array(N);
       for (let s = 0; s < N; s++) sorted[s] = P + s;
       sorted.sort((x, y) => keptScore[y]! - keptScore[x]! || x - y);
+      // Gather into score order once so the T*A*M passes below read memory sequentially.
+      const rank = new Int32Array(N);
+      const sc = new Float64Array(N);
+      const status = new Uint8Array(A * T * N);
+      for (let s = 0; s < N; s++) {
+        const p = sorted[s]!;
+        rank[s] = keptRank[p]!;
+        sc[s] = keptScore[p]!;
+        for (let at = 0; at < A * T; at++) status[at * N + s] = keptStatus[p * A * T + at]!;
+      }
       if (rc.length < N) {
         rc = new Float64Array(N);
         pr = new Float64Array(N);
-        sc = new Float64Array(N);
+        ssc = new Float64Array(N);
       }
       for (let a = 0; a < A; a++) {
         const np = npig[k * A + a]!;
@@ -242,16 +252,16 @@ export function evaluateCoco(gt: CocoDataset, dets: readonly CocoResult[], opts:
         for (let m = 0; m < M; m++) {
           const maxDet = maxDets[m]!;
           for (let t = 0; t < T; t++) {
+            const row = (a * T + t) * N;
             let tp = 0, fp = 0, nd = 0;
             for (let s = 0; s < N; s++) {
-              const p = sorted[s]!;
-              if (keptRank[p]! >= maxDet) continue;
-              const st = keptStatus[(p * A + a) * T + t]!;
+              if (rank[s]! >= maxDet) continue;
+              const st = status[row + s]!;
               if (st === TP) tp++;
               else if (st === FP) fp++;
               rc[nd] = tp / np;
               pr[nd] = tp / (fp + tp + EPS);
-              sc[nd] = keptScore[p]!;
+              ssc[nd] = sc[s]!;
               nd++;
             }
             recall[((t * K + k) * A + a) * M + m] = nd > 0 ? rc[nd - 1]! : 0;
@@ -264,7 +274,7 @@ export function evaluateCoco(gt: CocoDataset, dets: readonly CocoResult[], opts:
               while (idx < nd && rc[idx]! < thr) idx++;
               const at = (((t * R + r) * K + k) * A + a) * M + m;
               precision[at] = idx < nd ? pr[idx]! : 0;
-              scores[at] = idx < nd ? sc[idx]! : 0;
+              scores[at] = idx < nd ? ssc[idx]! : 0;
             }
           }
         }
