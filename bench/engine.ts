@@ -1,0 +1,108 @@
+/**
+ * Engine benchmark: a 3x3 convolution, 256 -> 256 channels on 1x64x64, forward and backward
+ * (dX + dW), in GFLOP/s, with PyTorch's figures measured in the same run when python3-torch is
+ * installed. `retinanet bench engine [--json] [--threads N]` runs it.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Executable, Graph, grad, op, type Tensor } from '../src/engine/index.js';
+
+export interface EngineBenchResult {
+  threads: number;
+  conv_fwd_s: number;
+  conv_bwd_s: number;
+  conv_fwd_gflops: number;
+  conv_bwd_gflops: number;
+  torch?: { torch_version: string; conv_fwd_gflops: number; conv_bwd_gflops: number; conv_fwd_s: number; conv_bwd_s: number };
+  fwd_ratio?: number;
+  bwd_ratio?: number;
+}
+
+const C = 256;
+const H = 64;
+const W = 64;
+const FLOPS = 2 * C * C * 9 * H * W;
+
+function randn(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+async function bestTime(fn: () => Promise<unknown>, reps: number): Promise<number> {
+  await fn();
+  await fn();
+  let best = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  return best;
+}
+
+/** Finds a python3 that can import torch (Debian's lives in /usr/bin/python3). */
+export function findTorchPython(): string | undefined {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
+    if (r.status === 0) return py;
+  }
+  return undefined;
+}
+
+/** Runs the benchmark; `reps` timed repetitions (best taken) after two warm-ups. */
+export async function benchEngine(threads: number, reps = 10, withTorch = true): Promise<EngineBenchResult> {
+  const g = new Graph();
+  const x = g.param('x', [1, C, H, W]);
+  const w = g.param('w', [C, C, 3, 3]);
+  const dy = g.input('dy', 'float32', [1, C, H, W]);
+  const y = op.conv(x, w, null, { pads: 1 });
+  // d(sum(y * dy))/d{x,w} is the conv backward pass for output gradient dy.
+  const loss = op.reduceSum(op.mul(y, dy));
+  const [dx, dw] = grad(loss, [x, w]) as [Tensor, Tensor];
+  const fwd = await Executable.create(g, [y], { threads });
+  const bwd = await Executable.create(g, [dx, dw], { threads });
+  const feeds = { x: randn(C * H * W, 1), w: randn(C * C * 9, 2), dy: randn(C * H * W, 3) };
+  const tf = await bestTime(() => fwd.run(feeds), reps);
+  const tb = await bestTime(() => bwd.run(feeds), reps);
+  await fwd.release();
+  await bwd.release();
+  const result: EngineBenchResult = {
+    threads,
+    conv_fwd_s: tf,
+    conv_bwd_s: tb,
+    conv_fwd_gflops: FLOPS / tf / 1e9,
+    conv_bwd_gflops: (2 * FLOPS) / tb / 1e9,
+  };
+  const py = withTorch ? findTorchPython() : undefined;
+  if (py) {
+    const script = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/engine_torch.py');
+    if (existsSync(script)) {
+      const r = spawnSync(py, [script, String(threads), String(reps)], { encoding: 'utf8' });
+      if (r.status === 0) {
+        result.torch = JSON.parse(r.stdout.trim()) as EngineBenchResult['torch'];
+        result.fwd_ratio = result.conv_fwd_gflops / result.torch!.conv_fwd_gflops;
+        result.bwd_ratio = result.conv_bwd_gflops / result.torch!.conv_bwd_gflops;
+      }
+    }
+  }
+  return result;
+}
+
+/** Human-readable table of a result. */
+export function formatEngineBench(r: EngineBenchResult): string {
+  const rows = [
+    '| 3x3 conv 256->256, 1x64x64 | retinanet-ts GFLOP/s | PyTorch GFLOP/s | ratio |',
+    '|---|---|---|---|',
+    `| forward | ${r.conv_fwd_gflops.toFixed(1)} | ${r.torch ? r.torch.conv_fwd_gflops.toFixed(1) : 'n/a'} | ${r.fwd_ratio ? r.fwd_ratio.toFixed(2) + 'x' : 'n/a'} |`,
+    `| backward (dX + dW) | ${r.conv_bwd_gflops.toFixed(1)} | ${r.torch ? r.torch.conv_bwd_gflops.toFixed(1) : 'n/a'} | ${r.bwd_ratio ? r.bwd_ratio.toFixed(2) + 'x' : 'n/a'} |`,
+  ];
+  const note = r.torch ? `PyTorch ${r.torch.torch_version}, ${r.threads} threads` : 'PyTorch not found (python3 -c "import torch" failed): no reference column';
+  return [...rows, '', note].join('\n');
+}

@@ -1,0 +1,76 @@
+/**
+ * ResNet backbones (18/34/50/101) with torchvision's layer names and frozen BatchNorm, returning
+ * the C2-C5 feature maps that FPN consumes. Mirrors torchvision.models.resnet (v1.5: the stride
+ * of a bottleneck sits on its 3x3 conv).
+ */
+import type { Tensor } from '../engine/graph.js';
+import * as op from '../engine/ops.js';
+import { type Scope, conv2d, frozenBatchNorm } from './layers.js';
+
+export type ResNetDepth = 18 | 34 | 50 | 101;
+
+interface ResNetSpec {
+  block: 'basic' | 'bottleneck';
+  layers: [number, number, number, number];
+}
+
+const SPECS: Record<ResNetDepth, ResNetSpec> = {
+  18: { block: 'basic', layers: [2, 2, 2, 2] },
+  34: { block: 'basic', layers: [3, 4, 6, 3] },
+  50: { block: 'bottleneck', layers: [3, 4, 6, 3] },
+  101: { block: 'bottleneck', layers: [3, 4, 23, 3] },
+};
+
+/** Output channels of C2..C5 for a depth (64..512 x block expansion). */
+export function resnetChannels(depth: ResNetDepth): [number, number, number, number] {
+  const e = SPECS[depth].block === 'bottleneck' ? 4 : 1;
+  return [64 * e, 128 * e, 256 * e, 512 * e];
+}
+
+const convInit = { kind: 'kaimingNormalFanOut' } as const;
+
+function convNoBias(s: Scope, name: string, x: Tensor, out: number, k: number, stride = 1, padding = 0): Tensor {
+  return conv2d(s, name, x, out, k, { stride, padding, bias: false, weightInit: convInit });
+}
+
+/** torchvision BasicBlock (expansion 1). */
+export function basicBlock(s: Scope, name: string, x: Tensor, planes: number, stride: number): Tensor {
+  let out = op.relu(frozenBatchNorm(s, `${name}.bn1`, convNoBias(s, `${name}.conv1`, x, planes, 3, stride, 1)));
+  out = frozenBatchNorm(s, `${name}.bn2`, convNoBias(s, `${name}.conv2`, out, planes, 3, 1, 1));
+  const identity = stride !== 1 || x.shape[1] !== planes ? downsample(s, name, x, planes, stride) : x;
+  return op.relu(op.add(out, identity));
+}
+
+/** torchvision Bottleneck (expansion 4, stride on the 3x3 conv). */
+export function bottleneck(s: Scope, name: string, x: Tensor, planes: number, stride: number): Tensor {
+  let out = op.relu(frozenBatchNorm(s, `${name}.bn1`, convNoBias(s, `${name}.conv1`, x, planes, 1)));
+  out = op.relu(frozenBatchNorm(s, `${name}.bn2`, convNoBias(s, `${name}.conv2`, out, planes, 3, stride, 1)));
+  out = frozenBatchNorm(s, `${name}.bn3`, convNoBias(s, `${name}.conv3`, out, planes * 4, 1));
+  const identity = stride !== 1 || x.shape[1] !== planes * 4 ? downsample(s, name, x, planes * 4, stride) : x;
+  return op.relu(op.add(out, identity));
+}
+
+function downsample(s: Scope, name: string, x: Tensor, out: number, stride: number): Tensor {
+  return frozenBatchNorm(s, `${name}.downsample.1`, convNoBias(s, `${name}.downsample.0`, x, out, 1, stride));
+}
+
+/**
+ * Runs a ResNet on x [N, 3, H, W]; returns C2..C5 ([N, C, H/4, W/4] ... [N, C, H/32, W/32]).
+ * `prefix` is prepended to every parameter name (e.g. `backbone.body.`).
+ */
+export function resnet(s: Scope, x: Tensor, depth: ResNetDepth, prefix = ''): [Tensor, Tensor, Tensor, Tensor] {
+  const spec = SPECS[depth];
+  if (!spec) throw new Error(`unsupported ResNet depth ${depth} (expected 18, 34, 50 or 101)`);
+  const block = spec.block === 'bottleneck' ? bottleneck : basicBlock;
+  let h = op.relu(frozenBatchNorm(s, `${prefix}bn1`, convNoBias(s, `${prefix}conv1`, x, 64, 7, 2, 3)));
+  h = op.maxPool(h, { kernel: 3, strides: 2, pads: 1 });
+  const outs: Tensor[] = [];
+  const planes = [64, 128, 256, 512];
+  for (let l = 0; l < 4; l++) {
+    for (let b = 0; b < spec.layers[l]!; b++) {
+      h = block(s, `${prefix}layer${l + 1}.${b}`, h, planes[l]!, b === 0 && l > 0 ? 2 : 1);
+    }
+    outs.push(h);
+  }
+  return outs as [Tensor, Tensor, Tensor, Tensor];
+}
