@@ -45,9 +45,12 @@ export async function readClassList(file: string): Promise<ClassList> {
   return { names: entries.map((e) => e.name), ids: entries.map((e) => e.id) };
 }
 
-/** Class list inferred from the names used: the VOC order when they are all VOC classes, else sorted. */
-export function inferClassList(used: Iterable<string>): ClassList {
+/**
+ * Class list inferred from the names used, sorted; with `vocOrder`, the 20 VOC classes in their
+ * conventional order when all names used are VOC classes (so labels match other VOC tools).
+ */
+export function inferClassList(used: Iterable<string>, vocOrder = false): ClassList {
   const set = new Set(used);
-  const names = [...set].every((n) => VOC_CLASSES.includes(n)) && set.size > 0 ? [...VOC_CLASSES] : [...set].sort();
+  const names = vocOrder && set.size > 0 && [...set].every((n) => VOC_CLASSES.includes(n)) ? [...VOC_CLASSES] : [...set].sort();
   return { names, ids: names.map((_, i) => i) };
 }

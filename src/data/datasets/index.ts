@@ -130,5 +130,8 @@ export async function loadDataset(p: string, options: LoadOptions = {}): Promise
   }
   const mode = options.checkImages ?? 'exists';
   const drop = mode === 'none' ? new Set<PendingImage>() : await checkImageFiles(builder, mode, log);
-  return { dataset: builder.finish(drop), format, problems: log.problems };
+  const dataset = builder.finish(drop);
+  // Parse-time and validation-time problems arrive in two passes; report them in file order.
+  const problems = [...log.problems].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : (a.line ?? 0) - (b.line ?? 0)));
+  return { dataset, format, problems };
 }

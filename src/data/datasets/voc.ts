@@ -108,7 +108,7 @@ export async function readVoc(root: string, options: ReadOptions, log: ProblemLo
     const f = parseVocFile(xmlPath, text, log);
     if (f) files.push(f);
   }
-  const classes = options.classesFile ? await readClassList(options.classesFile) : inferClassList(files.flatMap((f) => f.objects.map((o) => o.name)));
+  const classes = options.classesFile ? await readClassList(options.classesFile) : inferClassList(files.flatMap((f) => f.objects.map((o) => o.name)), true);
   const labelOf = new Map(classes.names.map((n, i) => [n, i]));
   const builder = new DatasetBuilder(log, classes.names, classes.ids);
   const imagesDir = layout.images ?? path.dirname(layout.annotations);

@@ -90,7 +90,7 @@ test('VOC: split list, difficult flag, VOC class order, problems with file and l
   ]);
   const all = await loadDataset(path.join(dir, 'voc'));
   assert.equal(all.dataset.images.length, 2);
-  assert.match(formatProblem(all.problems[0]!), /x3\.xml:2: malformed XML: closing tag <\/annotation> does not match <object>/);
+  assert.match(formatProblem(all.problems.at(-1)!), /x3\.xml:2: malformed XML: closing tag <\/annotation> does not match <object>/);
   await assert.rejects(loadDataset(path.join(dir, 'voc'), { split: 'nope' }), /ImageSets\/Main\/nope\.txt: split 'nope' not found/);
 });
 

@@ -1,0 +1,122 @@
+import { parseArgs } from 'node:util';
+import { DATASET_FORMATS, formatProblem, loadDataset, type DatasetFormat } from '../data/datasets/index.js';
+import { datasetStats, SIZE_BIN_EDGES, type DatasetStats } from '../data/stats.js';
+import { type Command, UserError } from './command.js';
+
+const help = `Usage: retinanet data check <dataset> [options]
+
+Reads a detection dataset, reports problems and prints statistics: images, boxes per
+class, box sizes (sqrt(area) in pixels), and how many boxes no default RetinaNet anchor
+covers at IoU >= 0.5 after the default resize (short side 800, long side <= 1333).
+
+<dataset> is a COCO .json, a keras-retinanet or headed .csv, a Pascal VOC folder
+(Annotations/, JPEGImages/) or folder of VOC .xml files, a YOLO folder (images/, labels/),
+or a folder with annotations/instances_<split>.json.
+
+Options:
+  --format F       coco | voc | csv | yolo (default: detected from the path)
+  --images DIR     folder of the images, when not where the format expects them
+  --split NAME     VOC ImageSets/Main/NAME.txt, YOLO images/NAME, COCO instances_NAME.json
+  --classes FILE   class list (one name per line, or keras-retinanet name,id lines)
+  --strict         stop at the first problem (exit 2) instead of skipping with a warning
+  --no-anchors     skip the anchor coverage check
+  --max-problems N problems to print (default 50; --json lists all)
+  --json           print the statistics and problems as JSON
+
+Exit status: 0 if no problems, 1 if problems were found (and skipped), 2 on errors.`;
+
+function pct(n: number, total: number): string {
+  return total === 0 ? '0%' : `${((100 * n) / total).toFixed(1)}%`;
+}
+
+function binLabel(i: number): string {
+  const lo = i === 0 ? 0 : SIZE_BIN_EDGES[i - 1]!;
+  return i === SIZE_BIN_EDGES.length ? `>=${lo}` : `${lo}-${SIZE_BIN_EDGES[i]}`;
+}
+
+/** Human-readable report of {@link datasetStats}. */
+export function formatStats(stats: DatasetStats, classNames: readonly string[]): string {
+  const out: string[] = [];
+  out.push(`images: ${stats.images} (${stats.imagesWithoutBoxes} without boxes)`);
+  if (stats.imageSizeRange) {
+    const r = stats.imageSizeRange;
+    out.push(`image size: width ${r.minWidth}-${r.maxWidth}, height ${r.minHeight}-${r.maxHeight} px`);
+  }
+  out.push(`boxes: ${stats.boxes} (${stats.crowdBoxes} crowd, ${stats.difficultBoxes} difficult), ${classNames.length} classes`);
+  const width = Math.max(5, ...classNames.map((n) => n.length));
+  out.push('boxes per class:');
+  classNames.forEach((name, i) => {
+    const n = stats.boxesPerClass[i]!;
+    const unc = stats.anchorCoverage ? `   ${stats.anchorCoverage.uncoveredPerClass[i]} without anchor` : '';
+    out.push(`  ${name.padEnd(width)} ${String(n).padStart(7)}  ${pct(n, stats.boxes).padStart(6)}${unc}`);
+  });
+  const s = stats.sizeCoco;
+  out.push(`box size, sqrt(area) px: small <32: ${s.small} (${pct(s.small, stats.boxes)}), medium 32-96: ${s.medium} (${pct(s.medium, stats.boxes)}), large >96: ${s.large} (${pct(s.large, stats.boxes)})`);
+  out.push(`  ${stats.sizeBins.map((n, i) => `${binLabel(i)}: ${n}`).join(', ')}`);
+  const a = stats.anchorCoverage;
+  if (a) {
+    out.push(
+      `anchor coverage (resized to min ${a.minSize} / max ${a.maxSize}): ${a.uncovered} of ${a.checked} boxes (${pct(a.uncovered, a.checked)}) have no anchor with IoU >= 0.5; mean best IoU ${a.meanBestIou.toFixed(3)}`,
+    );
+  }
+  return out.join('\n');
+}
+
+async function check(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      format: { type: 'string' },
+      images: { type: 'string' },
+      split: { type: 'string' },
+      classes: { type: 'string' },
+      strict: { type: 'boolean', default: false },
+      'no-anchors': { type: 'boolean', default: false },
+      'max-problems': { type: 'string', default: '50' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 1) throw new UserError(`expected one dataset path, got ${positionals.length}\n\n${help}`);
+  const format = values.format;
+  if (format !== undefined && !DATASET_FORMATS.includes(format as DatasetFormat)) {
+    throw new UserError(`--format must be one of ${DATASET_FORMATS.join(', ')}, got '${format}'`);
+  }
+  const maxProblems = Number(values['max-problems']);
+  if (!Number.isInteger(maxProblems) || maxProblems < 0) throw new UserError(`--max-problems must be a non-negative integer`);
+  const path = positionals[0]!;
+  const loaded = await loadDataset(path, {
+    ...(format ? { format: format as DatasetFormat } : {}),
+    ...(values.images ? { imagesDir: values.images } : {}),
+    ...(values.split ? { split: values.split } : {}),
+    ...(values.classes ? { classesFile: values.classes } : {}),
+    strict: values.strict,
+    checkImages: 'header',
+  });
+  const stats = datasetStats(loaded.dataset, { anchors: !values['no-anchors'] });
+  if (values.json) {
+    console.log(JSON.stringify({ dataset: path, format: loaded.format, classNames: loaded.dataset.classNames, stats, problems: loaded.problems }, null, 2));
+  } else {
+    console.log(`dataset: ${path} (${loaded.format})`);
+    console.log(formatStats(stats, loaded.dataset.classNames));
+    if (loaded.problems.length === 0) console.log('problems: none');
+    else {
+      console.log(`problems: ${loaded.problems.length} (items skipped or clipped; --strict makes them errors)`);
+      for (const p of loaded.problems.slice(0, maxProblems)) console.log(`  ${formatProblem(p)}`);
+      if (loaded.problems.length > maxProblems) console.log(`  ... and ${loaded.problems.length - maxProblems} more (--max-problems, --json)`);
+    }
+  }
+  return loaded.problems.length === 0 ? 0 : 1;
+}
+
+/** `retinanet data <subcommand>`: dataset tools. */
+export const dataCommand: Command = {
+  name: 'data',
+  summary: 'Dataset tools: `data check <dataset>` validates annotations and prints statistics',
+  help,
+  async run(argv: string[]): Promise<number> {
+    const [sub, ...rest] = argv;
+    if (sub === 'check') return check(rest);
+    throw new UserError(sub === undefined ? `missing subcommand\n\n${help}` : `unknown subcommand '${sub}' (expected: check)`);
+  },
+};
