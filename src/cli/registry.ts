@@ -1,9 +1,7 @@
 import type { Command } from './command.js';
 import { dataCommand } from './data.js';
-import { evalCommand } from './eval.js';
 
 /** All sub-commands, in the order `retinanet --help` lists them. Add one import + one entry per command. */
 export const commands: Command[] = [
   dataCommand,
-  evalCommand,
 ];
