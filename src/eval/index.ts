@@ -4,3 +4,6 @@ export { EvalInputError } from './errors.js';
 export * from './coco.js';
 export * from './voc.js';
 export * from './voc_io.js';
+export * from './summary.js';
+export * from './plot.js';
+export * from './report.js';

@@ -4,10 +4,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { COCO_IOU_THRS, COCO_REC_THRS, EvalInputError, evaluateCoco, type CocoDataset, type CocoEvalOptions, type CocoResult } from '../../src/eval/index.js';
 import { pairwiseSum } from '../../src/eval/numeric.js';
+import { formatCocoSummary, formatFixed3 } from '../../src/eval/summary.js';
 import { ROOT, SHARED, maxAbsDiff, skipUnlessShared, unpack } from './helpers.js';
 
 interface Expected {
   stats: number[];
+  summaryText: string;
   perCategoryAP: number[];
   shape: number[];
   precision: string;
@@ -30,6 +32,7 @@ function assertMatches(gt: CocoDataset, dets: CocoResult[], opts: CocoEvalOption
   assert.ok(maxAbsDiff(r.precision, unpack(exp.precision)) <= TOL, 'precision array');
   assert.ok(maxAbsDiff(r.recall, unpack(exp.recall)) <= TOL, 'recall array');
   if (exp.scores) assert.ok(maxAbsDiff(r.scores, unpack(exp.scores)) <= TOL, 'scores array');
+  assert.equal(formatCocoSummary(r), exp.summaryText, 'printed summary');
 }
 
 for (const c of golden.cases) {
@@ -99,4 +102,11 @@ test('pairwiseSum agrees with a plain sum up to rounding', () => {
   for (const v of a) naive += v;
   assert.ok(Math.abs(pairwiseSum(a) - naive) < 1e-9);
   assert.equal(pairwiseSum([1, 2, 3]), 6);
+});
+
+test('3-decimal formatting rounds exact ties half to even, like Python', () => {
+  assert.equal(formatFixed3(0.0625), '0.062');
+  assert.equal(formatFixed3(0.1875), '0.188');
+  assert.equal(formatFixed3(-1), '-1.000');
+  assert.equal(formatFixed3(0.5045806987249628), '0.505');
 });

@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ROOT, SHARED, skipUnlessShared } from './helpers.js';
+
+const cli = path.join(ROOT, 'dist/src/cli/main.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'eval', ...args], { encoding: 'utf8' });
+
+interface GoldenCase {
+  name: string;
+  gt: unknown;
+  dets: unknown;
+  opts: Record<string, unknown>;
+  expected: { stats: number[]; summaryText: string };
+}
+
+function tmpCase(): { dir: string; gt: string; dets: string; expected: GoldenCase['expected'] } {
+  const golden = JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures/eval/coco_golden.json'), 'utf8')) as { cases: GoldenCase[] };
+  const c = golden.cases.find((x) => x.name === 'random seed 1')!;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rn-eval-'));
+  writeFileSync(path.join(dir, 'gt.json'), JSON.stringify(c.gt));
+  writeFileSync(path.join(dir, 'dets.json'), JSON.stringify(c.dets));
+  return { dir, gt: path.join(dir, 'gt.json'), dets: path.join(dir, 'dets.json'), expected: c.expected };
+}
+
+test('eval prints the pycocotools 12-line summary, --json the 12 named stats, --report writes files', () => {
+  const c = tmpCase();
+  try {
+    const text = run('--gt', c.gt, '--dets', c.dets);
+    assert.equal(text.status, 0, text.stderr);
+    assert.equal(text.stdout.trimEnd(), c.expected.summaryText);
+
+    const json = run('--gt', c.gt, '--dets', c.dets, '--json', '--per-class', '--report', path.join(c.dir, 'rep'));
+    assert.equal(json.status, 0, json.stderr);
+    const obj = JSON.parse(json.stdout) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(obj), ['AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100', 'ARs', 'ARm', 'ARl', 'perClass']);
+    assert.equal(obj.AP, c.expected.stats[0]);
+    assert.equal(Object.keys(obj.perClass as object).length, 5);
+    for (const f of ['report.md', 'report.html', 'metrics.json', 'pr_overall.svg']) assert.ok(existsSync(path.join(c.dir, 'rep', f)), f);
+    assert.match(readFileSync(path.join(c.dir, 'rep', 'pr_overall.svg'), 'utf8'), /^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+    assert.match(readFileSync(path.join(c.dir, 'rep', 'report.md'), 'utf8'), /\| class \| AP \| AP50 \|/);
+  } finally {
+    rmSync(c.dir, { recursive: true, force: true });
+  }
+});
+
+test('eval user errors exit 2 with a message and no stack trace', () => {
+  const c = tmpCase();
+  try {
+    const bad = JSON.parse(readFileSync(c.dets, 'utf8')) as { image_id: number }[];
+    bad[3]!.image_id = 987654;
+    writeFileSync(c.dets, JSON.stringify(bad));
+    for (const [args, msg] of [
+      [['--gt', c.gt, '--dets', c.dets], /image id\(s\) that are not in the ground truth.*987654/],
+      [['--gt', path.join(c.dir, 'missing.json'), '--dets', c.dets], /cannot read ground-truth file/],
+      [['--gt', c.gt], /needs both --gt/],
+      [['--gt', c.gt, '--dets', c.dets, '--iou-type', 'segm'], /only 'bbox'/],
+      [['--weights', 'w.safetensors', '--data', 'coco'], /not available yet/],
+    ] as const) {
+      const r = run(...args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, msg);
+      assert.doesNotMatch(r.stderr, /at .*\.js:\d+/);
+    }
+  } finally {
+    rmSync(c.dir, { recursive: true, force: true });
+  }
+});
+
+test('eval --voc-gt on voc100 prints per-class AP and mAP', { skip: skipUnlessShared('voc100') }, () => {
+  const d = path.join(SHARED, 'voc100');
+  const r = run('--voc-gt', path.join(d, 'gts/pascalvoc_format'), '--voc-dets', path.join(d, 'dets/abs_xyx2y2'), '--names', path.join(d, 'voc.names'), '--json', '--per-class');
+  assert.equal(r.status, 0, r.stderr);
+  const obj = JSON.parse(r.stdout) as { mAP: number; mAP11: number; perClass: Record<string, { AP: number }> };
+  assert.equal(Object.keys(obj.perClass).length, 20);
+  assert.ok(obj.mAP > 0.6 && obj.mAP < 0.62);
+});
