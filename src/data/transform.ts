@@ -23,6 +23,8 @@ export interface TransformOptions {
   std?: readonly number[];
   /** The padded batch's height and width are multiples of this. */
   sizeDivisible?: number;
+  /** Short side per image, overriding `minSize` (training-time scale jitter, see augment.ts). */
+  perImageMinSize?: readonly (number | undefined)[];
 }
 
 const f = Math.fround;
@@ -196,7 +198,7 @@ export function transformBatch(
 ): TransformedBatch {
   const minSize = options.minSize ?? 800;
   const maxSize = options.maxSize ?? 1333;
-  const resized = images.map((im) => resizeImage(normalize(im, options.mean, options.std), minSize, maxSize));
+  const resized = images.map((im, i) => resizeImage(normalize(im, options.mean, options.std), options.perImageMinSize?.[i] ?? minSize, maxSize));
   const batch = batchImages(resized, options.sizeDivisible ?? 32);
   const imageSizes = resized.map((im): [number, number] => [im.height, im.width]);
   const originalSizes = images.map((im): [number, number] => [im.height, im.width]);
