@@ -4,6 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { UserError } from '../../src/cli/command.js';
+import { evalCommand } from '../../src/cli/eval.js';
 import { ROOT, SHARED, skipUnlessShared } from './helpers.js';
 
 const cli = path.join(ROOT, 'dist/src/cli/main.js');
@@ -47,7 +49,7 @@ test('eval prints the pycocotools 12-line summary, --json the 12 named stats, --
   }
 });
 
-test('eval user errors exit 2 with a message and no stack trace', () => {
+test('eval user errors are UserErrors; the CLI prints them without a stack trace and exits 2', async () => {
   const c = tmpCase();
   try {
     const bad = JSON.parse(readFileSync(c.dets, 'utf8')) as { image_id: number }[];
@@ -60,11 +62,13 @@ test('eval user errors exit 2 with a message and no stack trace', () => {
       [['--gt', c.gt, '--dets', c.dets, '--iou-type', 'segm'], /only 'bbox'/],
       [['--weights', 'w.safetensors', '--data', 'coco'], /not available yet/],
     ] as const) {
-      const r = run(...args);
-      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, msg);
-      assert.doesNotMatch(r.stderr, /at .*\.js:\d+/);
+      await assert.rejects(evalCommand.run([...args]), (e: unknown) => e instanceof UserError && msg.test(e.message), args.join(' '));
     }
+    // One real process for the exit code and the message format (spawning is slow, so only one).
+    const r = run('--gt', c.gt, '--dets', c.dets);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^retinanet eval: results reference 1 image id/);
+    assert.doesNotMatch(r.stderr, /at .*\.js:\d+/);
   } finally {
     rmSync(c.dir, { recursive: true, force: true });
   }
