@@ -1,0 +1,188 @@
+/**
+ * RetinaNet configurations: named architectures (following torchvision's builders of the same
+ * name) and JSON config files that override any option.
+ */
+import { readFileSync } from 'node:fs';
+import { UserError } from '../cli/command.js';
+import { type AnchorConfig, RETINANET_ANCHOR_CONFIG } from '../detection/anchors.js';
+import type { BoxLoss, ClassificationLoss } from '../detection/losses.js';
+import type { ResNetDepth } from '../nn/resnet.js';
+
+export interface RetinaNetConfig {
+  /** Architecture name, recorded in checkpoints. */
+  name: string;
+  /** Number of classes K (torchvision's COCO models use 91, index 0 unused). */
+  numClasses: number;
+  backbone: {
+    depth: ResNetDepth;
+    /** Trainable stages counted from the last (torchvision's trainable_backbone_layers, 0-5). */
+    trainableLayers: number;
+  };
+  fpn: {
+    channels: number;
+    /** Input of P6: 'p5' (torchvision v1) or 'c5' (paper, detectron2, torchvision v2). */
+    p6From: 'p5' | 'c5';
+  };
+  head: {
+    /** Conv layers per subnet (4 in the paper). */
+    convs: number;
+    /** GroupNorm(32) after each head conv, as torchvision v2. */
+    groupNorm: boolean;
+    /** Prior probability for the class bias init. */
+    priorProbability: number;
+  };
+  anchors: {
+    /** Anchor sizes (sqrt of area, pixels) per level P3..P7. */
+    sizes: number[][];
+    /** Aspect ratios (height / width) per level P3..P7. */
+    aspectRatios: number[][];
+  };
+  loss: {
+    classification: ClassificationLoss;
+    alpha: number;
+    gamma: number;
+    box: BoxLoss;
+    /** Matcher thresholds. */
+    fgIouThresh: number;
+    bgIouThresh: number;
+  };
+  transform: {
+    minSize: number;
+    maxSize: number;
+    mean: [number, number, number];
+    std: [number, number, number];
+  };
+  inference: {
+    scoreThresh: number;
+    nmsThresh: number;
+    topkCandidates: number;
+    detectionsPerImg: number;
+  };
+  /** Class names (index = label); optional. */
+  classNames?: string[];
+}
+
+/** Level strides P3..P7. */
+export const STRIDES = [8, 16, 32, 64, 128] as const;
+
+/** The anchor layout of a config, in the form the anchor generator takes. */
+export function anchorConfig(c: RetinaNetConfig): AnchorConfig {
+  return { sizes: c.anchors.sizes, aspectRatios: c.anchors.aspectRatios, strides: [...STRIDES] };
+}
+
+/** Anchors per feature-map location (9 by default). */
+export function anchorsPerLocationOf(c: RetinaNetConfig): number {
+  return c.anchors.sizes[0]!.length * c.anchors.aspectRatios[0]!.length;
+}
+
+function base(): RetinaNetConfig {
+  return {
+    name: 'retinanet_resnet50_fpn',
+    numClasses: 91,
+    backbone: { depth: 50, trainableLayers: 3 },
+    fpn: { channels: 256, p6From: 'p5' },
+    head: { convs: 4, groupNorm: false, priorProbability: 0.01 },
+    anchors: {
+      sizes: RETINANET_ANCHOR_CONFIG.sizes.map((s) => [...s]),
+      aspectRatios: RETINANET_ANCHOR_CONFIG.aspectRatios.map((r) => [...r]),
+    },
+    loss: { classification: 'focal', alpha: 0.25, gamma: 2, box: 'l1', fgIouThresh: 0.5, bgIouThresh: 0.4 },
+    transform: { minSize: 800, maxSize: 1333, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+    inference: { scoreThresh: 0.05, nmsThresh: 0.5, topkCandidates: 1000, detectionsPerImg: 100 },
+  };
+}
+
+/** Named architectures. Defaults follow torchvision's builders; detections per image follow the paper (100). */
+export const ARCHITECTURES: Record<string, () => RetinaNetConfig> = {
+  retinanet_resnet50_fpn: base,
+  retinanet_resnet50_fpn_v2: () => {
+    const c = base();
+    c.name = 'retinanet_resnet50_fpn_v2';
+    c.fpn.p6From = 'c5';
+    c.head.groupNorm = true;
+    c.loss.box = 'giou';
+    return c;
+  },
+  retinanet_resnet101_fpn: () => {
+    const c = base();
+    c.name = 'retinanet_resnet101_fpn';
+    c.backbone.depth = 101;
+    return c;
+  },
+  /** A small RetinaNet for CPU training: ResNet-18, 128-channel FPN, two convs per subnet. */
+  retinanet_resnet18_fpn_small: () => {
+    const c = base();
+    c.name = 'retinanet_resnet18_fpn_small';
+    c.backbone = { depth: 18, trainableLayers: 5 };
+    c.fpn = { channels: 128, p6From: 'c5' };
+    c.head.convs = 2;
+    c.transform.minSize = 512;
+    c.transform.maxSize = 683;
+    return c;
+  },
+};
+
+export function architectureNames(): string[] {
+  return Object.keys(ARCHITECTURES);
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/** Overrides `cfg` with the fields of `patch`, recursively (arrays replace). */
+export function mergeConfig(cfg: RetinaNetConfig, patch: DeepPartial<RetinaNetConfig>): RetinaNetConfig {
+  const merge = (a: Record<string, unknown>, b: Record<string, unknown>, where: string): Record<string, unknown> => {
+    const out: Record<string, unknown> = { ...a };
+    for (const [k, v] of Object.entries(b)) {
+      if (!(k in a)) throw new UserError(`config: unknown option '${where}${k}'`);
+      const cur = a[k];
+      if (cur !== null && typeof cur === 'object' && !Array.isArray(cur) && v !== null && typeof v === 'object' && !Array.isArray(v)) {
+        out[k] = merge(cur as Record<string, unknown>, v as Record<string, unknown>, `${where}${k}.`);
+      } else {
+        if (cur !== undefined && typeof cur !== typeof v) throw new UserError(`config: option '${where}${k}' must be ${Array.isArray(cur) ? 'an array' : `a ${typeof cur}`}`);
+        out[k] = v;
+      }
+    }
+    return out;
+  };
+  const withOptional = { ...cfg, classNames: cfg.classNames ?? [] } as unknown as Record<string, unknown>;
+  const merged = merge(withOptional, patch as Record<string, unknown>, '') as unknown as RetinaNetConfig;
+  if (merged.classNames && merged.classNames.length === 0) delete merged.classNames;
+  return validateConfig(merged);
+}
+
+/** Checks a config's invariants, throwing a UserError naming the bad option. */
+export function validateConfig(c: RetinaNetConfig): RetinaNetConfig {
+  if (![18, 34, 50, 101].includes(c.backbone.depth)) throw new UserError(`config: backbone.depth must be 18, 34, 50 or 101, got ${c.backbone.depth}`);
+  if (!Number.isInteger(c.numClasses) || c.numClasses < 1) throw new UserError(`config: numClasses must be a positive integer, got ${c.numClasses}`);
+  if (c.anchors.sizes.length !== STRIDES.length || c.anchors.aspectRatios.length !== STRIDES.length) {
+    throw new UserError(`config: anchors.sizes and anchors.aspectRatios need one list per level P3-P7 (5)`);
+  }
+  const perLocation = c.anchors.sizes[0]!.length * c.anchors.aspectRatios[0]!.length;
+  if (c.anchors.sizes.some((s, l) => s.length * c.anchors.aspectRatios[l]!.length !== perLocation)) {
+    throw new UserError('config: every level needs the same number of anchors per location (the heads are shared)');
+  }
+  if (c.head.groupNorm && c.fpn.channels % 32 !== 0) throw new UserError('config: head.groupNorm needs fpn.channels divisible by 32');
+  if (c.classNames && c.classNames.length !== c.numClasses) throw new UserError(`config: ${c.classNames.length} classNames for ${c.numClasses} classes`);
+  if (!(c.loss.bgIouThresh <= c.loss.fgIouThresh)) throw new UserError('config: loss.bgIouThresh must not exceed loss.fgIouThresh');
+  return c;
+}
+
+/** A named architecture's config, optionally overridden. */
+export function configFor(arch: string, patch: DeepPartial<RetinaNetConfig> = {}): RetinaNetConfig {
+  const make = ARCHITECTURES[arch];
+  if (!make) throw new UserError(`unknown architecture '${arch}'; available: ${architectureNames().join(', ')}`);
+  return mergeConfig(make(), patch);
+}
+
+/** Reads a JSON config file: `{ "arch": NAME, ...overrides }` (arch defaults to retinanet_resnet50_fpn). */
+export function loadConfigFile(file: string): RetinaNetConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UserError(`cannot read config ${file}: ${(err as Error).message}`);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`config ${file}: expected a JSON object`);
+  const { arch, ...rest } = raw as Record<string, unknown>;
+  return configFor(typeof arch === 'string' ? arch : ((rest['name'] as string | undefined) ?? 'retinanet_resnet50_fpn'), rest as DeepPartial<RetinaNetConfig>);
+}

@@ -1,0 +1,156 @@
+/**
+ * A RetinaNet ready to run: its config, parameter values, compiled inference sessions per padded
+ * batch shape, and the whole detect path (preprocess, network, post-process, boxes back to
+ * original pixels).
+ */
+import { rename, writeFile } from 'node:fs/promises';
+import { UserError } from '../cli/command.js';
+import { Executable, SessionCache } from '../engine/runtime.js';
+import { Graph } from '../engine/graph.js';
+import { type Detections, postprocessDetections } from '../detection/postprocess.js';
+import { postprocessBoxes, transformBatch } from '../data/transform.js';
+import type { RgbImage } from '../data/types.js';
+import { encodeSafetensors, readSafetensors, toFloat32 } from '../io/safetensors.js';
+import { ParameterStore } from '../nn/params.js';
+import type { RetinaNetConfig } from './config.js';
+import { anchorsFor, applyTrainableLayers, buildRetinaNet } from './retinanet.js';
+
+export interface InferenceOptions {
+  threads?: number;
+  scoreThresh?: number;
+  nmsThresh?: number;
+  detectionsPerImg?: number;
+  topkCandidates?: number;
+}
+
+/** Detections of one image in its original pixels. */
+export interface ImageDetections extends Detections {
+  /** [height, width] of the original image. */
+  originalSize: [number, number];
+}
+
+/** Tensors found in a checkpoint that do not fit the model. */
+export interface WeightMismatch {
+  missing: string[];
+  unexpected: string[];
+  wrongShape: string[];
+}
+
+export class RetinaNet {
+  readonly store: ParameterStore;
+  private readonly sessions = new SessionCache(8);
+
+  /** Creates the model with freshly initialised parameters (seeded). */
+  constructor(
+    readonly config: RetinaNetConfig,
+    seed = 0,
+  ) {
+    this.store = new ParameterStore(seed);
+    // Declare every parameter by building the graph once at a small size.
+    const g = new Graph();
+    buildRetinaNet(g, this.store, g.input('images', 'float32', [1, 3, 128, 128]), config);
+    applyTrainableLayers(this.store, config);
+  }
+
+  /** Parameter names with their shapes, in declaration order. */
+  parameterShapes(): Map<string, readonly number[]> {
+    return new Map([...this.store.info].map(([n, i]) => [n, i.shape]));
+  }
+
+  /**
+   * Loads weights from a safetensors file with torchvision's state_dict names. Every model
+   * tensor must be present with its shape; extra tensors are an error too (except BatchNorm's
+   * `num_batches_tracked`), so that a wrong architecture never loads silently.
+   */
+  async loadWeights(file: string): Promise<void> {
+    const st = await readSafetensors(file);
+    const mismatch: WeightMismatch = { missing: [], unexpected: [], wrongShape: [] };
+    const shapes = this.parameterShapes();
+    for (const [name, shape] of shapes) {
+      const t = st.tensors.get(name);
+      if (!t) mismatch.missing.push(name);
+      else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        mismatch.wrongShape.push(`${name}: file [${t.shape.join(', ')}], model [${shape.join(', ')}]`);
+      }
+    }
+    for (const name of st.tensors.keys()) {
+      if (!shapes.has(name) && !name.endsWith('num_batches_tracked')) mismatch.unexpected.push(name);
+    }
+    const n = mismatch.missing.length + mismatch.unexpected.length + mismatch.wrongShape.length;
+    if (n > 0) {
+      const list = (title: string, xs: string[]): string => (xs.length ? `\n  ${title} (${xs.length}):\n    ${xs.slice(0, 20).join('\n    ')}${xs.length > 20 ? `\n    ... and ${xs.length - 20} more` : ''}` : '');
+      throw new UserError(
+        `weights ${file} do not fit ${this.config.name} with ${this.config.numClasses} classes:` +
+          list('missing', mismatch.missing) +
+          list('unexpected', mismatch.unexpected) +
+          list('wrong shape', mismatch.wrongShape),
+      );
+    }
+    for (const name of shapes.keys()) this.store.values.set(name, Float32Array.from(toFloat32(st.tensors.get(name)!)));
+    await this.sessions.clear();
+  }
+
+  /** Writes the weights as safetensors (torchvision names), atomically (temp file + rename). */
+  async saveWeights(file: string, metadata: Record<string, string> = {}): Promise<void> {
+    const tensors = new Map([...this.store.values].map(([name, data]) => [name, { dtype: 'F32' as const, shape: [...this.store.info.get(name)!.shape], data }]));
+    const tmp = `${file}.tmp-${process.pid}`;
+    await writeFile(tmp, encodeSafetensors(tensors, { arch: this.config.name, num_classes: String(this.config.numClasses), ...metadata }));
+    await rename(tmp, file);
+  }
+
+  /** The compiled inference graph for a padded batch shape (parameters baked in). */
+  private inference(n: number, h: number, w: number, threads?: number): Promise<Executable> {
+    return this.sessions.get(`${n}x${h}x${w}@${threads ?? 'all'}`, async () => {
+      const g = new Graph();
+      const images = g.input('images', 'float32', [n, 3, h, w]);
+      const out = buildRetinaNet(g, this.store, images, this.config);
+      return Executable.create(g, [out.clsLogits, out.boxDeltas], { threads, bake: this.store.values });
+    });
+  }
+
+  /**
+   * Raw head outputs for an already transformed, padded batch [N, 3, H, W]: class logits
+   * [N, A, K] and deltas [N, A, 4] as flat arrays, with the anchors per level.
+   */
+  async forward(batch: Float32Array, shape: readonly [number, number, number, number], threads?: number): Promise<{ clsLogits: Float32Array; boxDeltas: Float32Array; anchors: Float32Array[] }> {
+    const [n, , h, w] = shape;
+    const exe = await this.inference(n, h, w, threads);
+    const [cls, box] = (await exe.run({ images: batch })) as [Float32Array, Float32Array];
+    return { clsLogits: cls, boxDeltas: box, anchors: anchorsFor(this.config, h, w) };
+  }
+
+  /** Detects objects in RGB images ([0, 1] CHW); boxes come back in each image's original pixels. */
+  async detect(images: readonly RgbImage[], opts: InferenceOptions = {}): Promise<ImageDetections[]> {
+    const t = this.config.transform;
+    const batch = transformBatch(images, undefined, { minSize: t.minSize, maxSize: t.maxSize, mean: t.mean, std: t.std });
+    const { clsLogits, boxDeltas, anchors } = await this.forward(batch.data, batch.shape, opts.threads);
+    const k = this.config.numClasses;
+    const perImage = anchors.reduce((s, a) => s + a.length / 4, 0);
+    const inf = this.config.inference;
+    return images.map((_, i) => {
+      let offset = i * perImage;
+      const levels = anchors.map((a) => {
+        const count = a.length / 4;
+        const level = {
+          clsLogits: clsLogits.subarray(offset * k, (offset + count) * k),
+          bboxRegression: boxDeltas.subarray(offset * 4, (offset + count) * 4),
+          anchors: a,
+        };
+        offset += count;
+        return level;
+      });
+      const det = postprocessDetections(levels, k, batch.imageSizes[i]!, {
+        scoreThresh: opts.scoreThresh ?? inf.scoreThresh,
+        nmsThresh: opts.nmsThresh ?? inf.nmsThresh,
+        detectionsPerImg: opts.detectionsPerImg ?? inf.detectionsPerImg,
+        topkCandidates: opts.topkCandidates ?? inf.topkCandidates,
+      });
+      return { ...det, boxes: postprocessBoxes(det.boxes, batch.imageSizes[i]!, batch.originalSizes[i]!), originalSize: batch.originalSizes[i]! };
+    });
+  }
+
+  /** Releases compiled sessions. */
+  async dispose(): Promise<void> {
+    await this.sessions.clear();
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The RetinaNet network as a graph: ResNet -> FPN (P3-P7) -> shared class/box subnets.
+ * Parameter names are torchvision's state_dict names.
+ */
+import { GraphError, type Graph, type Tensor } from '../engine/graph.js';
+import { anchorsForImage, gridSizesFor } from '../detection/anchors.js';
+import type { ParameterStore } from '../nn/params.js';
+import { resnet } from '../nn/resnet.js';
+import { type RetinaNetConfig, STRIDES, anchorConfig, anchorsPerLocationOf } from './config.js';
+import { fpn } from './fpn.js';
+import { retinanetHead } from './head.js';
+
+export interface RetinaNetOutputs {
+  /** [N, A_total, K] class logits over all levels. */
+  clsLogits: Tensor;
+  /** [N, A_total, 4] box deltas. */
+  boxDeltas: Tensor;
+  /** Anchors per level for one image (location-major), count = 4 * H_l * W_l * A. */
+  levelAnchorCounts: number[];
+}
+
+/** Builds the network on `images` [N, 3, H, W] (H, W multiples of 32). */
+export function buildRetinaNet(graph: Graph, store: ParameterStore, images: Tensor, cfg: RetinaNetConfig): RetinaNetOutputs {
+  const [, c, h, w] = images.shape as [number, number, number, number];
+  if (c !== 3) throw new GraphError(`RetinaNet: images must have 3 channels, got ${c}`);
+  if (h % 32 !== 0 || w % 32 !== 0) throw new GraphError(`RetinaNet: image size ${h}x${w} must be a multiple of 32 (pad the batch)`);
+  const s = { graph, store };
+  const [, c3, c4, c5] = resnet(s, images, cfg.backbone.depth, 'backbone.body.');
+  const features = fpn(s, [c3, c4, c5], cfg.fpn.channels, cfg.fpn.p6From);
+  const a = anchorsPerLocationOf(cfg);
+  const grids = gridSizesFor(h, w, STRIDES);
+  features.forEach((f, l) => {
+    if (f.shape[2] !== grids[l]![0] || f.shape[3] !== grids[l]![1]) throw new GraphError(`RetinaNet: P${l + 3} is ${f.shape[2]}x${f.shape[3]}, anchors expect ${grids[l]!.join('x')}`);
+  });
+  const { clsLogits, boxDeltas } = retinanetHead(s, features, a, cfg.numClasses, cfg.head);
+  return { clsLogits, boxDeltas, levelAnchorCounts: grids.map(([gh, gw]) => gh * gw * a) };
+}
+
+/** Anchors per level for a padded image size, matching the network's level grids. */
+export function anchorsFor(cfg: RetinaNetConfig, paddedH: number, paddedW: number): Float32Array[] {
+  return anchorsForImage(paddedH, paddedW, anchorConfig(cfg));
+}
+
+/**
+ * torchvision's trainable_backbone_layers: parameters of the last `trainableLayers` backbone
+ * stages (layer4, layer3, ..., conv1+bn1) train; FPN and heads always train; BN never does.
+ */
+export function applyTrainableLayers(store: ParameterStore, cfg: RetinaNetConfig): void {
+  const stages = ['layer4', 'layer3', 'layer2', 'layer1', 'conv1'].slice(0, cfg.backbone.trainableLayers);
+  store.setTrainable((name) => {
+    if (/\.(running_mean|running_var)$/.test(name)) return false;
+    if (!name.startsWith('backbone.body.')) return true;
+    const rest = name.slice('backbone.body.'.length);
+    if (/(^|\.)(bn\d|downsample\.1)\./.test(rest)) return false; // frozen BatchNorm affine
+    return stages.some((st) => rest.startsWith(`${st}.`));
+  });
+}
