@@ -253,28 +253,47 @@ export function evaluateCoco(gt: CocoDataset, dets: readonly CocoResult[], opts:
           const maxDet = maxDets[m]!;
           for (let t = 0; t < T; t++) {
             const row = (a * T + t) * N;
-            let tp = 0, fp = 0, nd = 0;
+            // Only true positives raise recall and only they can raise precision (a false
+            // positive lowers tp/(tp+fp+eps), an ignored detection changes nothing), so every
+            // searchsorted hit past the first detection is a TP and the envelope is a max over
+            // TPs. Keeping just the TPs (plus the first detection) gives pycocotools' numbers
+            // with far less work per detection.
+            let tp = 0, fp = 0, nd = 0, nTp = 0;
+            let firstPr = 0, firstRc = 0, firstSc = 0;
             for (let s = 0; s < N; s++) {
               if (rank[s]! >= maxDet) continue;
               const st = status[row + s]!;
-              if (st === TP) tp++;
-              else if (st === FP) fp++;
-              rc[nd] = tp / np;
-              pr[nd] = tp / (fp + tp + EPS);
-              ssc[nd] = sc[s]!;
+              if (st === TP) {
+                tp++;
+                rc[nTp] = tp / np;
+                pr[nTp] = tp / (fp + tp + EPS);
+                ssc[nTp] = sc[s]!;
+                nTp++;
+              } else if (st === FP) fp++;
+              if (nd === 0) {
+                firstRc = tp / np;
+                firstPr = tp / (fp + tp + EPS);
+                firstSc = sc[s]!;
+              }
               nd++;
             }
-            recall[((t * K + k) * A + a) * M + m] = nd > 0 ? rc[nd - 1]! : 0;
+            recall[((t * K + k) * A + a) * M + m] = nd > 0 ? tp / np : 0;
             // Monotone precision envelope, right to left.
-            for (let x = nd - 1; x > 0; x--) if (pr[x]! > pr[x - 1]!) pr[x - 1] = pr[x]!;
+            for (let x = nTp - 1; x > 0; x--) if (pr[x]! > pr[x - 1]!) pr[x - 1] = pr[x]!;
+            const firstEnv = nTp > 0 && pr[0]! > firstPr ? pr[0]! : firstPr;
             // np.searchsorted(rc, recThrs, side='left'); points past the last recall stay 0.
             let idx = 0;
             for (let r = 0; r < R; r++) {
               const thr = recThrs[r]!;
-              while (idx < nd && rc[idx]! < thr) idx++;
               const at = (((t * R + r) * K + k) * A + a) * M + m;
-              precision[at] = idx < nd ? pr[idx]! : 0;
-              scores[at] = idx < nd ? ssc[idx]! : 0;
+              if (nd > 0 && firstRc >= thr) {
+                precision[at] = firstEnv;
+                scores[at] = firstSc;
+                continue;
+              }
+              while (idx < nTp && rc[idx]! < thr) idx++;
+              precision[at] = idx < nTp ? pr[idx]! : 0;
+              scores[at] = idx < nTp ? ssc[idx]! : 0;
             }
           }
         }
