@@ -12,6 +12,8 @@ const f = Math.fround;
 interface SizeGroup {
   w: number;
   h: number;
+  /** Float32 area shared by the group's anchors. */
+  area: number;
   /** Distinct x1 values, ascending. */
   colX: Float64Array;
   /** Column c holds members [colStart[c], colStart[c+1]) of `ids`/`y1`, sorted by y1. */
@@ -42,18 +44,20 @@ export class AnchorIndex {
     this.anchors = anchors;
     const n = (this.numAnchors = numBoxes(anchors));
     this.areas = new Float32Array(n);
-    const bySize = new Map<string, number[]>();
+    // Nested maps keyed by the float sizes themselves: exact, and no string keys for 200k anchors.
+    const bySize = new Map<number, Map<number, number[]>>();
     for (let i = 0; i < n; i++) {
       const o = 4 * i;
       const w = anchors[o + 2]! - anchors[o]!;
       const h = anchors[o + 3]! - anchors[o + 1]!;
       this.areas[i] = f(f(w) * f(h));
-      const key = `${w},${h}`;
-      const list = bySize.get(key);
+      let byH = bySize.get(w);
+      if (!byH) bySize.set(w, (byH = new Map()));
+      const list = byH.get(h);
       if (list) list.push(i);
-      else bySize.set(key, [i]);
+      else byH.set(h, [i]);
     }
-    this.groups = [...bySize.values()].map((members) => {
+    this.groups = [...bySize.values()].flatMap((byH) => [...byH.values()]).map((members) => {
       members.sort((a, b) => anchors[4 * a]! - anchors[4 * b]! || anchors[4 * a + 1]! - anchors[4 * b + 1]! || a - b);
       const first = 4 * members[0]!;
       const colX: number[] = [];
@@ -69,6 +73,7 @@ export class AnchorIndex {
       return {
         w: anchors[first + 2]! - anchors[first]!,
         h: anchors[first + 3]! - anchors[first + 1]!,
+        area: this.areas[members[0]!]!,
         colX: Float64Array.from(colX),
         colStart: Int32Array.from(colStart),
         y1: Float64Array.from(members, (id) => anchors[4 * id + 1]!),
@@ -78,55 +83,130 @@ export class AnchorIndex {
   }
 
   /**
-   * IoU of each gt box (M xyxy boxes) with every anchor it overlaps, in torchvision's float32
+   * IoU of each gt box (M xyxy boxes) with the anchors it overlaps, in torchvision's float32
    * arithmetic. Pairs are grouped by gt in gt order; within a gt their order is unspecified.
+   *
+   * With `pruneBelow` set, an anchor-size group is skipped for a gt when its IoU upper bound
+   * (from the two box shapes) is below both `pruneBelow` and the best IoU already found for that
+   * gt: those pairs cannot change a match decided at `pruneBelow` (the matcher's low
+   * threshold) nor tie a gt's best IoU. The result is then flagged `pruned`, and the matcher
+   * asks {@link AnchorIndex.argmaxIou} for the few anchors where the full argmax matters.
    */
-  sparseIou(gt: BoxArray): SparseIou {
+  sparseIou(gt: BoxArray, pruneBelow?: number): SparseIou {
     const m = numBoxes(gt);
     const start = new Int32Array(m + 1);
-    let cap = 1024;
-    let anchor = new Int32Array(cap);
-    let iou = new Float32Array(cap);
-    let len = 0;
-    const a = this.anchors;
+    const out: PairBuffer = { anchor: new Int32Array(4096), iou: new Float32Array(4096), len: 0 };
+    const bounds = new Float64Array(this.groups.length);
+    const byBound = new Int32Array(this.groups.length);
     for (let j = 0; j < m; j++) {
       const g = 4 * j;
       const gx1 = gt[g]!, gy1 = gt[g + 1]!, gx2 = gt[g + 2]!, gy2 = gt[g + 3]!;
       const gArea = f(f(gx2 - gx1) * f(gy2 - gy1));
-      for (const grp of this.groups) {
-        // Overlap needs x1 in (gx1 - w, gx2) and y1 in (gy1 - h, gy2); widen by a hair so float
-        // rounding in w/h can never exclude a true overlap (the exact test below decides).
-        const slackX = 1e-6 * (Math.abs(gx1) + grp.w) + 1e-9;
-        const slackY = 1e-6 * (Math.abs(gy1) + grp.h) + 1e-9;
-        const c0 = lowerBound(grp.colX, 0, grp.colX.length, gx1 - grp.w - slackX);
-        const c1 = lowerBound(grp.colX, c0, grp.colX.length, gx2);
-        for (let c = c0; c < c1; c++) {
-          const lo = grp.colStart[c]!, hi = grp.colStart[c + 1]!;
-          const r0 = lowerBound(grp.y1, lo, hi, gy1 - grp.h - slackY);
-          const r1 = lowerBound(grp.y1, r0, hi, gy2);
-          for (let r = r0; r < r1; r++) {
-            const id = grp.ids[r]!;
-            const o = 4 * id;
-            const w = f(Math.min(gx2, a[o + 2]!) - Math.max(gx1, a[o]!));
-            const h = f(Math.min(gy2, a[o + 3]!) - Math.max(gy1, a[o + 1]!));
-            if (!(w > 0 && h > 0)) continue;
-            const inter = f(w * h);
-            if (len === cap) {
-              cap *= 2;
-              const na = new Int32Array(cap);
-              na.set(anchor);
-              anchor = na;
-              const ni = new Float32Array(cap);
-              ni.set(iou);
-              iou = ni;
-            }
-            anchor[len] = id;
-            iou[len++] = f(inter / f(f(gArea + this.areas[id]!) - inter));
-          }
+      if (pruneBelow === undefined) {
+        for (const grp of this.groups) this.scanGroup(grp, gx1, gy1, gx2, gy2, gArea, out);
+      } else {
+        this.orderGroups(f(gx2 - gx1), f(gy2 - gy1), gArea, bounds, byBound);
+        let highest = 0;
+        for (let k = 0; k < byBound.length; k++) {
+          // Margin: float32 rounding can lift an IoU a few ulp above the exact bound.
+          const bound = bounds[byBound[k]!]! * (1 + 1e-5);
+          if (bound < pruneBelow && bound < highest) break;
+          const from = out.len;
+          this.scanGroup(this.groups[byBound[k]!]!, gx1, gy1, gx2, gy2, gArea, out);
+          for (let p = from; p < out.len; p++) if (out.iou[p]! > highest) highest = out.iou[p]!;
         }
       }
-      start[j + 1] = len;
+      start[j + 1] = out.len;
     }
-    return { numGt: m, numAnchors: this.numAnchors, start, anchor: anchor.subarray(0, len), iou: iou.subarray(0, len) };
+    return {
+      numGt: m,
+      numAnchors: this.numAnchors,
+      start,
+      anchor: out.anchor.subarray(0, out.len),
+      iou: out.iou.subarray(0, out.len),
+      ...(pruneBelow === undefined ? {} : { pruned: true }),
+    };
   }
+
+  /**
+   * Group indices by decreasing IoU upper bound against a gt of size gw x gh: the IoU when the
+   * intersection is as large as the two shapes allow, min(w) * min(h).
+   */
+  private orderGroups(gw: number, gh: number, gArea: number, bounds: Float64Array, byBound: Int32Array): void {
+    for (let k = 0; k < this.groups.length; k++) {
+      const grp = this.groups[k]!;
+      const inter = Math.min(grp.w, gw) * Math.min(grp.h, gh);
+      bounds[k] = inter / (grp.area + gArea - inter);
+      byBound[k] = k;
+    }
+    byBound.sort((p, q) => bounds[q]! - bounds[p]!);
+  }
+
+  /** Appends (anchor, IoU) for every anchor of `grp` overlapping the gt box. */
+  private scanGroup(grp: SizeGroup, gx1: number, gy1: number, gx2: number, gy2: number, gArea: number, out: PairBuffer): void {
+    const a = this.anchors;
+    const areas = this.areas;
+    // Overlap needs x1 in (gx1 - w, gx2) and y1 in (gy1 - h, gy2); widen by a hair so float
+    // rounding in w/h can never exclude a true overlap (the exact test below decides).
+    const slackX = 1e-6 * (Math.abs(gx1) + grp.w) + 1e-9;
+    const slackY = 1e-6 * (Math.abs(gy1) + grp.h) + 1e-9;
+    const c0 = lowerBound(grp.colX, 0, grp.colX.length, gx1 - grp.w - slackX);
+    const c1 = lowerBound(grp.colX, c0, grp.colX.length, gx2);
+    for (let c = c0; c < c1; c++) {
+      const lo = grp.colStart[c]!, hi = grp.colStart[c + 1]!;
+      const r0 = lowerBound(grp.y1, lo, hi, gy1 - grp.h - slackY);
+      const r1 = lowerBound(grp.y1, r0, hi, gy2);
+      if (out.len + (r1 - r0) > out.anchor.length) grow(out, out.len + (r1 - r0));
+      for (let r = r0; r < r1; r++) {
+        const id = grp.ids[r]!;
+        const o = 4 * id;
+        const w = f(Math.min(gx2, a[o + 2]!) - Math.max(gx1, a[o]!));
+        const h = f(Math.min(gy2, a[o + 3]!) - Math.max(gy1, a[o + 1]!));
+        if (!(w > 0 && h > 0)) continue;
+        const inter = f(w * h);
+        out.anchor[out.len] = id;
+        out.iou[out.len++] = f(inter / f(f(gArea + areas[id]!) - inter));
+      }
+    }
+  }
+
+  /**
+   * Index of the gt box (M xyxy boxes) with the highest IoU with anchor `id`, the first one on
+   * ties and 0 when none overlaps: torch's `max(dim=0)` over one column of the IoU matrix.
+   */
+  argmaxIou(gt: BoxArray, id: number): number {
+    const a = this.anchors;
+    const o = 4 * id;
+    let best = 0, arg = 0;
+    for (let j = 0; j < gt.length >> 2; j++) {
+      const g = 4 * j;
+      const w = f(Math.min(gt[g + 2]!, a[o + 2]!) - Math.max(gt[g]!, a[o]!));
+      const h = f(Math.min(gt[g + 3]!, a[o + 3]!) - Math.max(gt[g + 1]!, a[o + 1]!));
+      if (!(w > 0 && h > 0)) continue;
+      const inter = f(w * h);
+      const gArea = f(f(gt[g + 2]! - gt[g]!) * f(gt[g + 3]! - gt[g + 1]!));
+      const v = f(inter / f(f(gArea + this.areas[id]!) - inter));
+      if (v > best) {
+        best = v;
+        arg = j;
+      }
+    }
+    return arg;
+  }
+}
+
+interface PairBuffer {
+  anchor: Int32Array;
+  iou: Float32Array;
+  len: number;
+}
+
+function grow(out: PairBuffer, need: number): void {
+  const cap = Math.max(need, 2 * out.anchor.length);
+  const anchor = new Int32Array(cap);
+  anchor.set(out.anchor.subarray(0, out.len));
+  const iou = new Float32Array(cap);
+  iou.set(out.iou.subarray(0, out.len));
+  out.anchor = anchor;
+  out.iou = iou;
 }

@@ -28,6 +28,11 @@ export interface SparseIou {
   readonly start: Int32Array;
   readonly anchor: Int32Array;
   readonly iou: Float32Array;
+  /**
+   * True when pairs that cannot decide a match were left out (IoU below the low threshold and
+   * below the gt's best), so an anchor's stored argmax is only exact where its IoU >= low.
+   */
+  readonly pruned?: boolean;
 }
 
 function resolve(opts: MatcherOptions): Required<MatcherOptions> {
@@ -83,8 +88,13 @@ export function matchDense(iou: Float32Array, numGt: number, numAnchors: number,
   return matches;
 }
 
-/** {@link matchDense} on a sparse IoU (pairs with IoU 0 left out); same result, O(pairs). */
-export function matchSparse(s: SparseIou, opts: MatcherOptions = {}): Int32Array {
+/**
+ * {@link matchDense} on a sparse IoU (pairs with IoU 0 left out); same result, O(pairs).
+ * For a `pruned` IoU, `exactArgmax(anchor)` must give the anchor's argmax over all gt boxes;
+ * it is called only for low-quality matches whose best stored IoU is below the low threshold.
+ */
+export function matchSparse(s: SparseIou, opts: MatcherOptions = {}, exactArgmax?: (anchor: number) => number): Int32Array {
+  if (s.pruned && !exactArgmax) throw new TypeError('matchSparse: a pruned SparseIou needs exactArgmax');
   const o = resolve(opts);
   const n = s.numAnchors;
   if (s.numGt === 0) return new Int32Array(n).fill(BELOW_LOW_THRESHOLD);
@@ -107,7 +117,11 @@ export function matchSparse(s: SparseIou, opts: MatcherOptions = {}): Int32Array
       let highest = 0;
       for (let p = lo; p < hi; p++) if (s.iou[p]! > highest) highest = s.iou[p]!;
       if (!(highest > 0)) continue;
-      for (let p = lo; p < hi; p++) if (s.iou[p] === highest) matches[s.anchor[p]!] = argmax[s.anchor[p]!]!;
+      for (let p = lo; p < hi; p++) {
+        if (s.iou[p] !== highest) continue;
+        const a = s.anchor[p]!;
+        matches[a] = s.pruned && best[a]! < o.lowThreshold ? exactArgmax!(a) : argmax[a]!;
+      }
     }
   }
   return matches;

@@ -13,7 +13,10 @@ export interface AssignOptions extends MatcherOptions {
   imageSize?: ImageSize;
   /** Box coder weights; RetinaNet uses `[1, 1, 1, 1]`. */
   weights?: BoxCoderWeights;
-  /** Prebuilt index of `anchors` (reuse it across images of the same padded size). */
+  /**
+   * Prebuilt index of `anchors`. Without it one is built on first use and cached per anchor
+   * array (so anchor arrays must not be modified afterwards).
+   */
   index?: AnchorIndex;
   /** Receives a message for each gt box that was clipped or dropped. Default: `process.emitWarning`. */
   onWarning?: (message: string) => void;
@@ -73,6 +76,14 @@ export function sanitizeGtBoxes(
   return { boxes: boxes.slice(0, 4 * k), kept: kept.slice(0, k) };
 }
 
+const indexCache = new WeakMap<BoxArray, AnchorIndex>();
+
+function cachedIndex(anchors: BoxArray): AnchorIndex {
+  let index = indexCache.get(anchors);
+  if (!index) indexCache.set(anchors, (index = new AnchorIndex(anchors)));
+  return index;
+}
+
 const defaultWarn = (message: string): void => process.emitWarning(message, 'RetinaNetTargetWarning');
 
 /**
@@ -89,11 +100,12 @@ export function assignTargets(
 ): AssignedTargets {
   const n = numBoxes(anchors);
   if (gtLabels.length !== numBoxes(gtBoxes)) throw new RangeError('assignTargets: one label per gt box expected');
-  const index = opts.index ?? new AnchorIndex(anchors);
+  const index = opts.index ?? cachedIndex(anchors);
   if (index.anchors !== anchors) throw new RangeError('assignTargets: opts.index was built for another anchor array');
   const { boxes: clean, kept } = sanitizeGtBoxes(gtBoxes, opts.imageSize, opts.onWarning ?? defaultWarn);
 
-  const local = matchSparse(index.sparseIou(clean), opts);
+  const low = opts.lowThreshold ?? 0.4;
+  const local = matchSparse(index.sparseIou(clean, low), opts, (a) => index.argmaxIou(clean, a));
   const matchedIdxs = new Int32Array(n);
   let numFg = 0;
   for (let i = 0; i < n; i++) {

@@ -62,11 +62,12 @@ test('dense matcher on box_iou equals the fixture too (ties go to the lowest gt 
 
 test('property: sparse (indexed) matching equals dense matching on random anchors and gt', () => {
   const coord = fc.integer({ min: 0, max: 200 });
-  const size = fc.integer({ min: 1, max: 80 });
+  // Few distinct sizes, so anchors share size groups and pruning has something to skip.
+  const size = fc.constantFrom(4, 8, 16, 24, 32, 48, 64, 80);
   const box = fc.tuple(coord, coord, size, size).map(([x, y, w, h]) => [x, y, x + w, y + h]);
   fc.assert(
     fc.property(
-      fc.array(box, { minLength: 1, maxLength: 60 }),
+      fc.array(box, { minLength: 1, maxLength: 300, size: 'max' }),
       fc.array(box, { minLength: 0, maxLength: 8 }),
       fc.boolean(),
       (a, g, lowQuality) => {
@@ -74,8 +75,11 @@ test('property: sparse (indexed) matching equals dense matching on random anchor
         const gt = Float32Array.from(g.flat());
         const opts = { allowLowQualityMatches: lowQuality };
         const dense = matchDense(boxIou(gt, anchors), g.length, a.length, opts);
-        const sparse = matchSparse(new AnchorIndex(anchors).sparseIou(gt), opts);
+        const index = new AnchorIndex(anchors);
+        const sparse = matchSparse(index.sparseIou(gt), opts);
         assert.deepEqual(Array.from(sparse), Array.from(dense));
+        const pruned = matchSparse(index.sparseIou(gt, 0.4), opts, (i) => index.argmaxIou(gt, i));
+        assert.deepEqual(Array.from(pruned), Array.from(dense), 'pruned');
         for (const v of sparse) assert.ok(v === BELOW_LOW_THRESHOLD || v === BETWEEN_THRESHOLDS || (v >= 0 && v < g.length));
       },
     ),
