@@ -1,0 +1,11 @@
+/** Public API of the data layer; see docs/data.md. */
+export * from './types.js';
+export * from './image.js';
+export * from './transform.js';
+export * from './augment.js';
+export * from './random.js';
+export * from './stats.js';
+export * from './synthetic.js';
+export * from './loader.js';
+export * from './datasets/index.js';
+export { VOC_CLASSES, readClassList, type ClassList } from './datasets/classes.js';
