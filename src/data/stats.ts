@@ -1,5 +1,4 @@
-import { anchorsForImage, concatLevels, RETINANET_ANCHOR_CONFIG, type AnchorConfig } from '../detection/anchors.js';
-import { AnchorIndex } from '../detection/anchor_index.js';
+import { cellAnchors, gridSizesFor, RETINANET_ANCHOR_CONFIG, type AnchorConfig } from '../detection/anchors.js';
 import { resizeBoxes, resizedSize } from './transform.js';
 import type { DetectionDataset } from './types.js';
 
@@ -51,15 +50,46 @@ export interface StatsOptions {
   sizeDivisible?: number;
 }
 
-/** Best IoU of each gt box (flat xyxy, resized-image pixels) with the anchors of a padded image. */
-export function bestAnchorIou(boxes: Float32Array, index: AnchorIndex): Float32Array {
-  const s = index.sparseIou(boxes);
-  const best = new Float32Array(s.numGt);
-  for (let j = 0; j < s.numGt; j++) {
-    let m = 0;
-    for (let k = s.start[j]!; k < s.start[j + 1]!; k++) if (s.iou[k]! > m) m = s.iou[k]!;
-    best[j] = m;
-  }
+/**
+ * Best IoU of each gt box (flat xyxy, pixels of the padded image) with the anchors that
+ * `anchorsForImage(paddedH, paddedW, config)` generates, without enumerating them: the overlap
+ * of two axis-aligned boxes of fixed sizes only shrinks as their centres move apart along either
+ * axis, so per cell anchor the best grid position is one of the (at most 2 x 2) positions whose
+ * centres bracket the gt centre.
+ */
+export function bestAnchorIou(gt: Float32Array, paddedH: number, paddedW: number, config: AnchorConfig = RETINANET_ANCHOR_CONFIG): Float32Array {
+  const m = gt.length / 4;
+  const best = new Float32Array(m);
+  const grids = gridSizesFor(paddedH, paddedW, config.strides);
+  grids.forEach(([gh, gw], level) => {
+    const cell = cellAnchors(config.sizes[level]!, config.aspectRatios[level]!);
+    const sy = Math.floor(paddedH / gh);
+    const sx = Math.floor(paddedW / gw);
+    for (let k = 0; k < cell.length; k += 4) {
+      const [ax1, ay1, ax2, ay2] = [cell[k]!, cell[k + 1]!, cell[k + 2]!, cell[k + 3]!];
+      const aArea = (ax2 - ax1) * (ay2 - ay1);
+      for (let j = 0; j < m; j++) {
+        const [x1, y1, x2, y2] = [gt[4 * j]!, gt[4 * j + 1]!, gt[4 * j + 2]!, gt[4 * j + 3]!];
+        const gArea = (x2 - x1) * (y2 - y1);
+        // Grid index whose anchor centre is just left of / above the gt centre.
+        const fx = Math.floor(((x1 + x2) / 2 - (ax1 + ax2) / 2) / sx);
+        const fy = Math.floor(((y1 + y2) / 2 - (ay1 + ay2) / 2) / sy);
+        for (let gx = fx; gx <= fx + 1; gx++) {
+          const cx = Math.min(Math.max(gx, 0), gw - 1) * sx;
+          const iw = Math.min(x2, cx + ax2) - Math.max(x1, cx + ax1);
+          if (iw <= 0) continue;
+          for (let gy = fy; gy <= fy + 1; gy++) {
+            const cy = Math.min(Math.max(gy, 0), gh - 1) * sy;
+            const ih = Math.min(y2, cy + ay2) - Math.max(y1, cy + ay1);
+            if (ih <= 0) continue;
+            const inter = iw * ih;
+            const iou = inter / (gArea + aArea - inter);
+            if (iou > best[j]!) best[j] = iou;
+          }
+        }
+      }
+    }
+  });
   return best;
 }
 
@@ -111,8 +141,6 @@ function anchorCoverage(ds: DetectionDataset, options: StatsOptions): AnchorCove
   const div = options.sizeDivisible ?? 32;
   const config = options.anchorConfig ?? RETINANET_ANCHOR_CONFIG;
   const cov: AnchorCoverage = { minSize, maxSize, checked: 0, uncovered: 0, uncoveredPerClass: new Array<number>(ds.classNames.length).fill(0), meanBestIou: 0 };
-  // Anchors depend only on the padded size; datasets usually have few distinct ones.
-  const indices = new Map<string, AnchorIndex>();
   let sum = 0;
   for (const im of ds.images) {
     if (im.width === undefined || im.height === undefined || im.labels.length === 0) continue;
@@ -122,15 +150,9 @@ function anchorCoverage(ds: DetectionDataset, options: StatsOptions): AnchorCove
     const [h, w] = resizedSize(im.height, im.width, minSize, maxSize);
     const ph = Math.ceil(h / div) * div;
     const pw = Math.ceil(w / div) * div;
-    const key = `${ph}x${pw}`;
-    let index = indices.get(key);
-    if (!index) {
-      index = new AnchorIndex(concatLevels(anchorsForImage(ph, pw, config)));
-      indices.set(key, index);
-    }
     const gt = new Float32Array(4 * keep.length);
     keep.forEach((i, k) => gt.set(im.boxes.subarray(4 * i, 4 * i + 4), 4 * k));
-    const best = bestAnchorIou(resizeBoxes(gt, [im.height, im.width], [h, w]), index);
+    const best = bestAnchorIou(resizeBoxes(gt, [im.height, im.width], [h, w]), ph, pw, config);
     keep.forEach((i, k) => {
       cov.checked++;
       sum += best[k]!;
