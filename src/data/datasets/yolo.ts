@@ -57,7 +57,12 @@ export async function readYolo(root: string, options: ReadOptions, log: ProblemL
   if (!existsSync(imagesDir) || !statSync(imagesDir).isDirectory()) fatal(imagesDir, 'YOLO images folder not found');
   const classes = await yoloClasses(abs, options);
   const builder = new DatasetBuilder(log, classes.names, classes.ids);
-  const files = (await readdir(imagesDir)).filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase())).sort();
+  const entries = await readdir(imagesDir, { withFileTypes: true });
+  const files = entries.filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase())).map((e) => e.name).sort();
+  const splits = entries.filter((e) => e.isDirectory()).map((e) => e.name);
+  if (files.length === 0 && !options.split && splits.length > 0) {
+    fatal(imagesDir, `no images here but split folders ${splits.join(', ')}: choose one with a split name`);
+  }
   let id = 0;
   for (const f of files) {
     const file = path.join(imagesDir, f);

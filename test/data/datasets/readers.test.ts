@@ -143,6 +143,12 @@ test('YOLO: normalised cx cy w h to pixels, names file, bad lines', async () => 
   assert.deepEqual([...p.labels], [1]);
   assert.equal(dataset.images[1]!.labels.length, 0, 'no label file: no objects');
   assert.deepEqual(problems.map((x) => [path.basename(x.file), x.line]), [['p.txt', 2], ['p.txt', 3]]);
+  await put('yolo2/images/val/a.png', await png(20, 10));
+  await put('yolo2/labels/val/a.txt', '0 0.5 0.5 0.5 0.5\n');
+  await put('yolo2/data.yaml', 'names: [thing]\n');
+  await assert.rejects(loadDataset(path.join(dir, 'yolo2')), /split folders val/);
+  const val = await loadDataset(path.join(dir, 'yolo2'), { split: 'val' });
+  assert.deepEqual([...val.dataset.images[0]!.boxes], [5, 2.5, 15, 7.5]);
 });
 
 test('format detection and helpers', async () => {
