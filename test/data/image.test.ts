@@ -1,8 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { decodeImage, ImageError, imageSize, loadImage, saveImage } from '../../src/data/image.js';
 
@@ -71,4 +73,33 @@ test('saveImage writes PNG losslessly', async () => {
   const out = path.join(dir, 'out.png');
   await saveImage(im, out);
   assert.deepEqual((await loadImage(out)).data, im.data);
+});
+
+const SHARED = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../shared/data');
+const golden = JSON.parse(readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/data/decode_golden.json'), 'utf8')) as {
+  file: string;
+  width: number;
+  height: number;
+  channelSums: number[];
+  weightedSum: number;
+  firstRow: number[];
+}[];
+
+test('JPEG decoding is bit-identical to PIL (what torchvision pipelines use)', { skip: existsSync(SHARED) ? false : `shared datasets not found at ${SHARED}` }, async () => {
+  for (const g of golden) {
+    const im = await loadImage(path.join(SHARED, g.file));
+    assert.deepEqual([im.width, im.height], [g.width, g.height]);
+    const plane = im.width * im.height;
+    const sums = [0, 0, 0];
+    let weighted = 0;
+    for (let p = 0; p < plane; p++) {
+      for (let c = 0; c < 3; c++) {
+        const v = Math.round(im.data[c * plane + p]! * 255);
+        sums[c] += v;
+        weighted += v * ((3 * p + c) % 251);
+      }
+    }
+    assert.deepEqual(sums, g.channelSums, g.file);
+    assert.equal(weighted, g.weightedSum, g.file);
+  }
 });
