@@ -12,10 +12,12 @@ import {
   readNames,
   readVocAnnotationDir,
   readVocDetectionDir,
+  remapResults,
   writeCocoReport,
   writeVocReport,
   type CocoDataset,
   type CocoResult,
+  type CocoResultsObject,
 } from '../eval/index.js';
 import { type Command, UserError } from './command.js';
 
@@ -70,8 +72,18 @@ function runCoco(v: Record<string, string | boolean | undefined>): number {
   if (typeof v.gt !== 'string' || typeof v.dets !== 'string') throw new UserError('COCO evaluation needs both --gt GT.json and --dets RESULTS.json (see --help)');
   const gt = readJson(v.gt, 'ground-truth') as CocoDataset;
   let dets = readJson(v.dets, 'results') as unknown;
-  // Some tools save results as a whole COCO object; its annotations are the detections.
-  if (dets && !Array.isArray(dets) && Array.isArray((dets as { annotations?: unknown }).annotations)) dets = (dets as { annotations: unknown }).annotations;
+  // Some tools save results as a whole COCO object with their own image/category ids.
+  if (dets && !Array.isArray(dets) && Array.isArray((dets as { annotations?: unknown }).annotations)) {
+    if (!Array.isArray(gt?.images) || !Array.isArray(gt?.categories)) throw new UserError(`ground-truth file ${v.gt} is not a COCO dataset`);
+    const { dets: mapped, summary } = remapResults(gt, dets as CocoResultsObject);
+    const notes = [
+      summary.imagesRemapped ? 'image ids matched to the ground truth by file_name' : '',
+      summary.categoriesRemapped ? 'category ids matched by name' : '',
+      summary.droppedUnknownCategory > 0 ? `${summary.droppedUnknownCategory} detection(s) of categories not in the ground truth dropped` : '',
+    ].filter((n) => n !== '');
+    if (notes.length > 0) console.error(`note: results file is a COCO object: ${notes.join('; ')}`);
+    dets = mapped;
+  }
   const result = evaluateCoco(gt, dets as CocoResult[], {
     imgIds: idList(v['img-ids'] as string | undefined, '--img-ids'),
     catIds: idList(v['cat-ids'] as string | undefined, '--cat-ids'),

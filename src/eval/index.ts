@@ -7,3 +7,4 @@ export * from './voc_io.js';
 export * from './summary.js';
 export * from './plot.js';
 export * from './report.js';
+export * from './remap.js';

@@ -2,7 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { COCO_IOU_THRS, COCO_REC_THRS, EvalInputError, evaluateCoco, type CocoDataset, type CocoEvalOptions, type CocoResult } from '../../src/eval/index.js';
+import {
+  COCO_IOU_THRS,
+  COCO_REC_THRS,
+  EvalInputError,
+  evaluateCoco,
+  remapResults,
+  type CocoDataset,
+  type CocoEvalOptions,
+  type CocoResult,
+  type CocoResultsObject,
+} from '../../src/eval/index.js';
 import { pairwiseSum } from '../../src/eval/numeric.js';
 import { formatCocoSummary, formatFixed3 } from '../../src/eval/summary.js';
 import { ROOT, SHARED, maxAbsDiff, skipUnlessShared, unpack } from './helpers.js';
@@ -19,6 +29,7 @@ interface Expected {
 interface Golden {
   cases: { name: string; gt: CocoDataset; dets: CocoResult[]; opts: CocoEvalOptions; expected: Expected }[];
   sharedFixture: Expected;
+  voc100Coco: Expected;
 }
 
 const golden = JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures/eval/coco_golden.json'), 'utf8')) as Golden;
@@ -51,6 +62,26 @@ test('COCOeval parity on the shared val2014 fixture (pycocotools arrays + offici
   assert.equal(printed.length, 12);
   const ours = evaluateCoco(gt, dets).statsArray.map((v) => Number(v.toFixed(3)));
   assert.deepEqual(ours, printed);
+});
+
+test('COCOeval parity on voc100 COCO JSON, results remapped by file_name and category name', { skip: skipUnlessShared('voc100') }, () => {
+  const dir = path.join(SHARED, 'voc100');
+  const gt = JSON.parse(readFileSync(path.join(dir, 'gts/coco_format_v1/instances_default.json'), 'utf8')) as CocoDataset;
+  const res = JSON.parse(readFileSync(path.join(dir, 'dets/coco_format/coco_dets.json'), 'utf8')) as CocoResultsObject;
+  const { dets, summary } = remapResults(gt, res);
+  assert.deepEqual(summary, { imagesRemapped: true, categoriesRemapped: true, droppedUnknownCategory: 0 });
+  assert.equal(dets.length, 452);
+  assertMatches(gt, dets, {}, golden.voc100Coco);
+});
+
+test('remapResults drops categories unknown to the ground truth and rejects unknown file names', () => {
+  const gt: CocoDataset = { images: [{ id: 7, file_name: 'a.jpg' }], categories: [{ id: 3, name: 'dog' }], annotations: [] };
+  const det = (image_id: number, category_id: number): CocoResult => ({ image_id, category_id, bbox: [0, 0, 1, 1], score: 1 });
+  const res: CocoResultsObject = { images: [{ id: 0, file_name: 'a.jpg' }], categories: [{ id: 0, name: 'dog' }, { id: 1, name: 'cat' }], annotations: [det(0, 0), det(0, 1)] };
+  const { dets, summary } = remapResults(gt, res);
+  assert.deepEqual(dets, [det(7, 3)]);
+  assert.equal(summary.droppedUnknownCategory, 1);
+  assert.throws(() => remapResults(gt, { ...res, images: [{ id: 0, file_name: 'b.jpg' }] }), /"b\.jpg" \(id 0\) is not in the ground truth/);
 });
 
 test('results on image ids missing from the ground truth are a clear error', () => {
