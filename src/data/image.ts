@@ -50,7 +50,9 @@ export function chwToHwcBytes(image: RgbImage): Uint8Array {
  */
 export async function decodeImage(bytes: Uint8Array, name = '<buffer>'): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(bytes, { failOn: 'error' })
+    // ignoreIcc: PIL (and so torchvision) ignores embedded colour profiles; converting with them
+    // would shift pixel values (by ~6/255 on some COCO images) away from what reference models saw.
+    const { data, info } = await sharp(bytes, { failOn: 'error', ignoreIcc: true })
       .rotate()
       .toColourspace('srgb')
       .removeAlpha()

@@ -53,7 +53,8 @@ for (const c of golden.cases) {
     assert.deepEqual(out.shape, c.batchShape);
     assert.deepEqual(out.imageSizes, c.imageSizes);
     if (c.batch) {
-      assertClose(out.data, c.batch, 1e-5, 'batch pixels');
+      // Observed max 4.8e-7 (<= 2 ulp: torch's loop order/FMA differ); float32 source indices gave ~2e-6.
+      assertClose(out.data, c.batch, 1e-6, 'batch pixels');
     } else {
       let sum = 0;
       let abs = 0;
