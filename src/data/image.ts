@@ -42,18 +42,27 @@ export function chwToHwcBytes(image: RgbImage): Uint8Array {
   return out;
 }
 
+/** Options of {@link decodeImage} and {@link loadImage}. */
+export interface DecodeOptions {
+  /**
+   * Apply the EXIF orientation (default true), as a photo viewer shows the image. Set false for
+   * annotations made on the stored pixels (what plain PIL `Image.open` gives).
+   */
+  autoOrient?: boolean;
+}
+
 /**
  * Decodes an encoded image (JPEG, PNG, WebP, GIF, TIFF... whatever sharp reads) to RGB CHW float32 in [0, 1].
- * EXIF orientation is applied (as a photo viewer shows it); grey is expanded to RGB; alpha is
+ * EXIF orientation is applied unless `autoOrient: false`; grey is expanded to RGB; alpha is
  * dropped without compositing, like PIL's `convert("RGB")` that torchvision pipelines use.
  * `name` is used in error messages.
  */
-export async function decodeImage(bytes: Uint8Array, name = '<buffer>'): Promise<RgbImage> {
+export async function decodeImage(bytes: Uint8Array, name = '<buffer>', options: DecodeOptions = {}): Promise<RgbImage> {
   try {
     // ignoreIcc: PIL (and so torchvision) ignores embedded colour profiles; converting with them
     // would shift pixel values (by ~6/255 on some COCO images) away from what reference models saw.
-    const { data, info } = await sharp(bytes, { failOn: 'error', ignoreIcc: true })
-      .rotate()
+    const input = sharp(bytes, { failOn: 'error', ignoreIcc: true });
+    const { data, info } = await (options.autoOrient === false ? input : input.rotate())
       .toColourspace('srgb')
       .removeAlpha()
       .raw({ depth: 'uchar' })
@@ -66,22 +75,22 @@ export async function decodeImage(bytes: Uint8Array, name = '<buffer>'): Promise
 }
 
 /** Reads and decodes an image file; see {@link decodeImage}. Errors name the file. */
-export async function loadImage(file: string): Promise<RgbImage> {
+export async function loadImage(file: string, options: DecodeOptions = {}): Promise<RgbImage> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
   } catch (err) {
     throw new ImageError(`cannot read image ${file}: ${describe(err)}`);
   }
-  return decodeImage(bytes, file);
+  return decodeImage(bytes, file, options);
 }
 
-/** Width and height of an image file as {@link loadImage} would return them (EXIF orientation applied), read from the header only. */
-export async function imageSize(file: string): Promise<{ width: number; height: number }> {
+/** Width and height of an image file as {@link loadImage} would return them with the same options, read from the header only. */
+export async function imageSize(file: string, options: DecodeOptions = {}): Promise<{ width: number; height: number }> {
   try {
     const meta = await sharp(file).metadata();
     if (meta.width === undefined || meta.height === undefined) throw new Error('no size in header');
-    const swap = (meta.orientation ?? 1) >= 5; // EXIF orientations 5-8 are transposed
+    const swap = options.autoOrient !== false && (meta.orientation ?? 1) >= 5; // EXIF orientations 5-8 are transposed
     return swap ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height };
   } catch (err) {
     throw new ImageError(`cannot read image ${file}: ${describe(err)}`);

@@ -52,6 +52,9 @@ test('EXIF orientation is applied to pixels and to imageSize', async () => {
   const im = await loadImage(file);
   assert.deepEqual([im.width, im.height], [2, 4]);
   assert.deepEqual(await imageSize(file), { width: 2, height: 4 });
+  const raw = await loadImage(file, { autoOrient: false });
+  assert.deepEqual([raw.width, raw.height], [4, 2]);
+  assert.deepEqual(await imageSize(file, { autoOrient: false }), { width: 4, height: 2 });
 });
 
 test('missing and corrupt files give errors naming the file', async () => {
