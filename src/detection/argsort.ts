@@ -21,7 +21,7 @@ let idxB = new Int32Array(0);
  */
 export function argsortDesc(scores: ArrayLike<number>, idx: Int32Array): Int32Array {
   const n = idx.length;
-  if (n < 64) return idx.sort((a, b) => scores[b]! - scores[a]! || 0);
+  if (n < 64) return insertionSortDesc(scores, idx);
   if (!(scores instanceof Float32Array)) {
     // float64 scores may differ below float32 precision; keep exact comparisons for them.
     const pos = new Int32Array(n);
@@ -64,6 +64,21 @@ export function argsortDesc(scores: ArrayLike<number>, idx: Int32Array): Int32Ar
   }
   // Three passes (odd): the result sits in the scratch buffer.
   if (iIn !== idx) idx.set(iIn.subarray(0, n));
+  return idx;
+}
+
+/** Stable insertion sort by descending score, for short runs where radix passes cost more. */
+function insertionSortDesc(scores: ArrayLike<number>, idx: Int32Array): Int32Array {
+  for (let k = 1; k < idx.length; k++) {
+    const v = idx[k]!;
+    const s = scores[v]!;
+    let p = k - 1;
+    while (p >= 0 && scores[idx[p]!]! < s) {
+      idx[p + 1] = idx[p]!;
+      p--;
+    }
+    idx[p + 1] = v;
+  }
   return idx;
 }
 
