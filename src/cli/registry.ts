@@ -1,9 +1,15 @@
 import type { Command } from './command.js';
 import { evalCommand } from './eval.js';
 import { dataCommand } from './data.js';
+import { trainCommand } from './train.js';
+import { detectCommand } from './detect.js';
+import { demoCommand } from './demo.js';
 
 /** All sub-commands, in the order `retinanet --help` lists them. Add one import + one entry per command. */
 export const commands: Command[] = [
-  dataCommand,
+  demoCommand,
+  trainCommand,
+  detectCommand,
   evalCommand,
+  dataCommand,
 ];

@@ -83,13 +83,13 @@ export class Executable {
  * Compiled sessions keyed by a caller-chosen key (typically the input shapes), so that
  * a model run on a bounded set of image sizes compiles each graph once.
  */
-export class SessionCache {
-  private readonly entries = new Map<string, Promise<Executable>>();
+export class SessionCache<T extends { release(): Promise<void> } = Executable> {
+  private readonly entries = new Map<string, Promise<T>>();
 
   constructor(private readonly maxEntries = 16) {}
 
   /** Returns the cached executable for `key`, building and compiling it on first use. */
-  get(key: string, build: () => Promise<Executable>): Promise<Executable> {
+  get(key: string, build: () => Promise<T>): Promise<T> {
     let e = this.entries.get(key);
     if (e) {
       // Refresh recency.

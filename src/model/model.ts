@@ -17,6 +17,11 @@ import { anchorsFor, applyTrainableLayers, buildRetinaNet } from './retinanet.js
 
 export interface InferenceOptions {
   threads?: number;
+  /**
+   * Feed the parameters at run time instead of baking them into the compiled graph: slower per
+   * image, but the session survives weight updates (validation during training).
+   */
+  feedParams?: boolean;
   scoreThresh?: number;
   nmsThresh?: number;
   detectionsPerImg?: number;
@@ -98,13 +103,13 @@ export class RetinaNet {
     await rename(tmp, file);
   }
 
-  /** The compiled inference graph for a padded batch shape (parameters baked in). */
-  private inference(n: number, h: number, w: number, threads?: number): Promise<Executable> {
-    return this.sessions.get(`${n}x${h}x${w}@${threads ?? 'all'}`, async () => {
+  /** The compiled inference graph for a padded batch shape (parameters baked in unless fed). */
+  private inference(n: number, h: number, w: number, threads: number | undefined, feedParams: boolean): Promise<Executable> {
+    return this.sessions.get(`${n}x${h}x${w}@${threads ?? 'all'}${feedParams ? ':fed' : ''}`, async () => {
       const g = new Graph();
       const images = g.input('images', 'float32', [n, 3, h, w]);
       const out = buildRetinaNet(g, this.store, images, this.config);
-      return Executable.create(g, [out.clsLogits, out.boxDeltas], { threads, bake: this.store.values });
+      return Executable.create(g, [out.clsLogits, out.boxDeltas], { threads, bake: feedParams ? undefined : this.store.values });
     });
   }
 
@@ -112,10 +117,17 @@ export class RetinaNet {
    * Raw head outputs for an already transformed, padded batch [N, 3, H, W]: class logits
    * [N, A, K] and deltas [N, A, 4] as flat arrays, with the anchors per level.
    */
-  async forward(batch: Float32Array, shape: readonly [number, number, number, number], threads?: number): Promise<{ clsLogits: Float32Array; boxDeltas: Float32Array; anchors: Float32Array[] }> {
+  async forward(
+    batch: Float32Array,
+    shape: readonly [number, number, number, number],
+    threads?: number,
+    feedParams = false,
+  ): Promise<{ clsLogits: Float32Array; boxDeltas: Float32Array; anchors: Float32Array[] }> {
     const [n, , h, w] = shape;
-    const exe = await this.inference(n, h, w, threads);
-    const [cls, box] = (await exe.run({ images: batch })) as [Float32Array, Float32Array];
+    const exe = await this.inference(n, h, w, threads, feedParams);
+    const feeds = new Map<string, Float32Array>(feedParams ? this.store.values : []);
+    feeds.set('images', batch);
+    const [cls, box] = (await exe.run(feeds)) as [Float32Array, Float32Array];
     return { clsLogits: cls, boxDeltas: box, anchors: anchorsFor(this.config, h, w) };
   }
 
@@ -123,7 +135,7 @@ export class RetinaNet {
   async detect(images: readonly RgbImage[], opts: InferenceOptions = {}): Promise<ImageDetections[]> {
     const t = this.config.transform;
     const batch = transformBatch(images, undefined, { minSize: t.minSize, maxSize: t.maxSize, mean: t.mean, std: t.std });
-    const { clsLogits, boxDeltas, anchors } = await this.forward(batch.data, batch.shape, opts.threads);
+    const { clsLogits, boxDeltas, anchors } = await this.forward(batch.data, batch.shape, opts.threads, opts.feedParams ?? false);
     const k = this.config.numClasses;
     const perImage = anchors.reduce((s, a) => s + a.length / 4, 0);
     const inf = this.config.inference;

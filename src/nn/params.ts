@@ -4,6 +4,8 @@
  * (`backbone.body.layer1.0.conv1.weight`), so checkpoints move between the two unchanged.
  */
 import { type Graph, GraphError, type Tensor, shapeSize } from '../engine/graph.js';
+import { Rng } from '../data/random.js';
+import { fnv1a32 } from './hash_init.js';
 
 /** How a parameter is initialised (torch.nn.init semantics). */
 export type Init =
@@ -21,61 +23,6 @@ export interface ParamInfo {
   readonly init: Init;
 }
 
-/** A small seeded generator (splitmix-seeded xorshift128+) with uniform and normal draws. */
-export class Rng {
-  private s0: bigint;
-  private s1: bigint;
-  private spare: number | null = null;
-
-  constructor(seed: number | bigint) {
-    let z = BigInt.asUintN(64, BigInt(seed));
-    const next = (): bigint => {
-      z = BigInt.asUintN(64, z + 0x9e3779b97f4a7c15n);
-      let r = z;
-      r = BigInt.asUintN(64, (r ^ (r >> 30n)) * 0xbf58476d1ce4e5b9n);
-      r = BigInt.asUintN(64, (r ^ (r >> 27n)) * 0x94d049bb133111ebn);
-      return r ^ (r >> 31n);
-    };
-    this.s0 = next();
-    this.s1 = next();
-  }
-
-  /** Uniform in [0, 1) with 53 random bits. */
-  uniform(): number {
-    let x = this.s0;
-    const y = this.s1;
-    this.s0 = y;
-    x = BigInt.asUintN(64, x ^ (x << 23n));
-    this.s1 = x ^ y ^ (x >> 17n) ^ (y >> 26n);
-    return Number(BigInt.asUintN(64, this.s1 + y) >> 11n) / 2 ** 53;
-  }
-
-  /** Standard normal (Box-Muller). */
-  normal(): number {
-    if (this.spare !== null) {
-      const s = this.spare;
-      this.spare = null;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = this.uniform();
-    const v = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  }
-}
-
-/** 64-bit FNV-1a of a string: gives each parameter its own random stream. */
-export function hashName(name: string): bigint {
-  let h = 0xcbf29ce484222325n;
-  for (const ch of Buffer.from(name, 'utf8')) {
-    h ^= BigInt(ch);
-    h = BigInt.asUintN(64, h * 0x100000001b3n);
-  }
-  return h;
-}
-
 function fans(shape: readonly number[]): { fanIn: number; fanOut: number } {
   const receptive = shapeSize(shape.slice(2));
   return { fanIn: (shape[1] ?? 1) * receptive, fanOut: (shape[0] ?? 1) * receptive };
@@ -85,7 +32,8 @@ function fans(shape: readonly number[]): { fanIn: number; fanOut: number } {
 export function initialize(name: string, shape: readonly number[], init: Init, seed: number): Float32Array {
   const out = new Float32Array(shapeSize(shape));
   if (init.kind === 'constant') return out.fill(init.value);
-  const rng = new Rng(BigInt.asUintN(64, hashName(name) ^ BigInt(seed)));
+  // Each parameter draws from its own stream, so adding a layer never shifts the others.
+  const rng = new Rng((fnv1a32(name) ^ seed) >>> 0);
   const { fanIn, fanOut } = fans(shape);
   switch (init.kind) {
     case 'normal': {
@@ -94,12 +42,12 @@ export function initialize(name: string, shape: readonly number[], init: Init, s
       break;
     }
     case 'uniform':
-      for (let i = 0; i < out.length; i++) out[i] = init.low + (init.high - init.low) * rng.uniform();
+      for (let i = 0; i < out.length; i++) out[i] = init.low + (init.high - init.low) * rng.next();
       break;
     case 'kaimingUniform': {
       const gain = Math.sqrt(2 / (1 + init.a * init.a));
       const bound = gain * Math.sqrt(3 / fanIn);
-      for (let i = 0; i < out.length; i++) out[i] = (rng.uniform() * 2 - 1) * bound;
+      for (let i = 0; i < out.length; i++) out[i] = (rng.next() * 2 - 1) * bound;
       break;
     }
     case 'kaimingNormalFanOut': {

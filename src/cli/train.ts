@@ -1,0 +1,191 @@
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { type Command, UserError } from './command.js';
+import { intListFlag, loadSource, numberFlag, readSidecar, resolveConfig, stringFlag } from './common.js';
+import { architectureNames, mergeConfig } from '../model/config.js';
+import { RetinaNet } from '../model/model.js';
+import { Trainer, type TrainOptions } from '../train/trainer.js';
+import { loadCheckpoint } from '../train/checkpoint.js';
+import { syntheticSources } from '../train/synthetic_source.js';
+import type { SampleSource } from '../train/source.js';
+
+const help = `Usage: retinanet train --data <dataset> [options]
+       retinanet train --resume DIR
+
+Trains RetinaNet with the focal loss (SGD, momentum 0.9, weight decay 1e-4, linear warmup,
+x0.1 steps at 2/3 and 8/9 of the run, horizontal flips).
+
+Data:
+  --data PATH          training set: COCO .json, VOC folder, keras-retinanet .csv, YOLO folder,
+                       or 'synthetic' for the built-in shapes dataset
+  --format F           coco | voc | csv | yolo (default: detected)
+  --images DIR         image folder (COCO: default is the JSON's folder)
+  --split NAME         VOC ImageSets/Main/NAME.txt (or YOLO/COCO split) of --data
+  --val PATH           validation set (same formats); COCO AP is logged and the best kept
+  --val-split NAME     split of --val (e.g. val)
+  --strict             stop at the first dataset problem instead of skipping
+
+Model:
+  --arch NAME          ${architectureNames().join(', ')}
+                       (default retinanet_resnet50_fpn)
+  --config FILE        JSON config ({"arch": NAME, ...overrides})
+  --weights FILE       initial weights (safetensors, torchvision names)
+  --min-size N         short side of training images (default from the architecture)
+  --max-size N         long side limit
+  --scale-jitter LIST  short sides to sample from per batch, e.g. 640,672,704,736,768,800
+
+Loss:
+  --loss focal|ce|focal-star   classification loss (default focal; ce = alpha-balanced CE)
+  --gamma G            focusing parameter (default 2)
+  --alpha A            positive-class weight (default 0.25; < 0 disables)
+
+Schedule:
+  --iters N | --epochs N   length of the run (default: 12 epochs)
+  --batch N            images per step (default 2)
+  --lr X               base learning rate (default 0.01 x batch / 16)
+  --warmup N           warmup iterations (default min(500, iters/10))
+  --clip-grad X        clip the global gradient norm
+  --no-augment         no horizontal flips
+  --seed S             seed for order, augmentation and initialisation (default 0)
+
+Run:
+  --out DIR            output folder (default runs/train): log.jsonl, loss.svg, checkpoint/,
+                       best.safetensors, model.safetensors (+ .json sidecars)
+  --resume DIR         continue the run in DIR exactly where its last checkpoint stopped
+  --checkpoint-every N iterations between checkpoints (default 500)
+  --val-every N        iterations between validations (default: once per epoch)
+  --threads N          threads for ONNX Runtime (default: all cores)
+  --quiet              no progress bar
+
+Ctrl-C saves a checkpoint before exiting; --resume DIR continues from it.`;
+
+const options = {
+  data: { type: 'string' },
+  format: { type: 'string' },
+  images: { type: 'string' },
+  split: { type: 'string' },
+  val: { type: 'string' },
+  'val-split': { type: 'string' },
+  strict: { type: 'boolean' },
+  arch: { type: 'string' },
+  config: { type: 'string' },
+  weights: { type: 'string' },
+  'num-classes': { type: 'string' },
+  'min-size': { type: 'string' },
+  'max-size': { type: 'string' },
+  'scale-jitter': { type: 'string' },
+  loss: { type: 'string' },
+  gamma: { type: 'string' },
+  alpha: { type: 'string' },
+  iters: { type: 'string' },
+  epochs: { type: 'string' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  warmup: { type: 'string' },
+  'clip-grad': { type: 'string' },
+  'no-augment': { type: 'boolean' },
+  seed: { type: 'string' },
+  out: { type: 'string' },
+  resume: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  'val-every': { type: 'string' },
+  threads: { type: 'string' },
+  quiet: { type: 'boolean' },
+} as const;
+
+async function sourceFor(spec: string, values: Record<string, string | boolean | undefined>, splitFlag: string, seed: number, role: 'train' | 'val'): Promise<SampleSource> {
+  if (spec === 'synthetic') {
+    const s = syntheticSources({ seed });
+    return role === 'train' ? s.train : s.val;
+  }
+  return loadSource(spec, values, splitFlag);
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options, allowPositionals: false });
+  const resumeDir = stringFlag(values, 'resume');
+  let v: Record<string, string | boolean | undefined> = values;
+  let resumeIteration = 0;
+  if (resumeDir) {
+    if (!existsSync(path.join(resumeDir, 'checkpoint', 'state.json'))) throw new UserError(`--resume ${resumeDir}: no checkpoint there (expected ${path.join(resumeDir, 'checkpoint', 'state.json')})`);
+    const { state } = await loadCheckpoint(path.join(resumeDir, 'checkpoint'));
+    const saved = (state.options['cli'] ?? {}) as Record<string, string | boolean | undefined>;
+    // The saved flags define the run; only output verbosity and threads may change on resume.
+    v = { ...saved, threads: values.threads ?? saved['threads'], quiet: values.quiet ?? saved['quiet'], out: resumeDir };
+    resumeIteration = state.iteration;
+  }
+  const data = stringFlag(v, 'data');
+  if (!data) throw new UserError(`--data is required\n\n${help}`);
+  const seed = numberFlag(v, 'seed', { integer: true, min: 0 }) ?? 0;
+
+  const train = await sourceFor(data, v, 'split', seed, 'train');
+  const valSpec = stringFlag(v, 'val');
+  const val = valSpec ? await sourceFor(valSpec, v, 'val-split', seed, 'val') : undefined;
+
+  const weights = stringFlag(v, 'weights');
+  if (weights && !existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
+  let cfg = resolveConfig(v, weights ? readSidecar(weights) : undefined);
+  const lossName = stringFlag(v, 'loss') ?? cfg.loss.classification;
+  if (!['focal', 'ce', 'focal-star'].includes(lossName)) throw new UserError(`--loss must be focal, ce or focal-star, got '${lossName}'`);
+  cfg = mergeConfig(cfg, {
+    numClasses: numberFlag(v, 'num-classes', { integer: true, min: 1 }) ?? train.classNames.length,
+    classNames: [...train.classNames],
+    loss: {
+      classification: lossName as 'focal' | 'ce' | 'focal-star',
+      gamma: numberFlag(v, 'gamma', { min: 0 }) ?? cfg.loss.gamma,
+      alpha: numberFlag(v, 'alpha', { max: 1 }) ?? cfg.loss.alpha,
+    },
+  });
+  if (cfg.numClasses < train.classNames.length) throw new UserError(`--num-classes ${cfg.numClasses} is smaller than the dataset's ${train.classNames.length} classes`);
+
+  const batch = numberFlag(v, 'batch', { integer: true, min: 1 }) ?? 2;
+  const perEpoch = Math.max(1, Math.floor(train.length / batch));
+  const epochs = numberFlag(v, 'epochs', { min: 0.01 });
+  const itersFlag = numberFlag(v, 'iters', { integer: true, min: 1 });
+  if (epochs !== undefined && itersFlag !== undefined) throw new UserError('give either --iters or --epochs, not both');
+  const iters = itersFlag ?? Math.max(1, Math.round((epochs ?? 12) * perEpoch));
+  const model = new RetinaNet(cfg, seed);
+  if (weights && !resumeDir) await model.loadWeights(weights);
+  const outDir = stringFlag(v, 'out') ?? 'runs/train';
+  const opts: TrainOptions = {
+    iters,
+    batchSize: batch,
+    lr: numberFlag(v, 'lr', { min: 0 }) ?? 0.01 * (batch / 16),
+    momentum: 0.9,
+    weightDecay: 1e-4,
+    warmupIters: numberFlag(v, 'warmup', { integer: true, min: 0 }),
+    clipGradNorm: numberFlag(v, 'clip-grad', { min: 0 }),
+    flip: v['no-augment'] !== true,
+    minSizes: intListFlag(v, 'scale-jitter'),
+    padTo: 128,
+    seed,
+    threads: numberFlag(v, 'threads', { integer: true, min: 1 }),
+    outDir,
+    checkpointEvery: numberFlag(v, 'checkpoint-every', { integer: true, min: 1 }) ?? 500,
+    valEvery: numberFlag(v, 'val-every', { integer: true, min: 1 }) ?? perEpoch,
+    quiet: v['quiet'] === true,
+  };
+  const trainer = new Trainer(model, train, val, opts, { cli: { ...v, out: outDir } });
+  if (resumeDir) {
+    await trainer.resume();
+    if (!opts.quiet) process.stderr.write(`resuming ${resumeDir} at iteration ${resumeIteration} of ${iters}\n`);
+  } else if (!opts.quiet) {
+    process.stderr.write(`training ${cfg.name} (${cfg.numClasses} classes, ${(model.store.count(true) / 1e6).toFixed(1)}M trainable parameters) on ${train.length} images for ${iters} iterations of ${batch} -> ${outDir}\n`);
+  }
+  const result = await trainer.run();
+  if (result.stopped === 'nan') {
+    process.stderr.write(`error: ${result.message}\n`);
+    return 1;
+  }
+  if (result.lastVal && !opts.quiet) process.stdout.write(`validation at iteration ${result.iterations}: AP ${result.lastVal.AP.toFixed(3)}, AP50 ${result.lastVal.AP50.toFixed(3)}\n`);
+  if (result.best) process.stdout.write(`best AP ${result.best.ap.toFixed(3)} at iteration ${result.best.iteration}: ${path.join(outDir, 'best.safetensors')}\n`);
+  if (result.stopped === 'interrupted') {
+    process.stdout.write(`interrupted at iteration ${result.iterations}; checkpoint saved. Continue with: retinanet train --resume ${outDir}\n`);
+    return 130;
+  }
+  process.stdout.write(`done: ${result.iterations} iterations; weights ${path.join(outDir, 'model.safetensors')}, log ${path.join(outDir, 'log.jsonl')}, loss curve ${path.join(outDir, 'loss.svg')}\n`);
+  return 0;
+}
+
+export const trainCommand: Command = { name: 'train', summary: 'train RetinaNet with the focal loss', help, run };

@@ -1,0 +1,40 @@
+/**
+ * Runs a model over samples and scores its detections with the COCO evaluator.
+ */
+import { evaluateCoco } from '../eval/coco.js';
+import type { CocoEvalResult } from '../eval/coco.js';
+import type { CocoResult } from '../eval/types.js';
+import { type SampleSource, cocoGroundTruth } from '../train/source.js';
+import type { ImageDetections, InferenceOptions, RetinaNet } from './model.js';
+
+/** Detections of one image as COCO results (`bbox` = [x, y, w, h] in original pixels). */
+export function toCocoResults(det: ImageDetections, imageId: number, categoryIds: readonly number[]): CocoResult[] {
+  const out: CocoResult[] = [];
+  for (let k = 0; k < det.scores.length; k++) {
+    const [x1, y1, x2, y2] = [det.boxes[4 * k]!, det.boxes[4 * k + 1]!, det.boxes[4 * k + 2]!, det.boxes[4 * k + 3]!];
+    out.push({ image_id: imageId, category_id: categoryIds[det.labels[k]!] ?? det.labels[k]!, bbox: [x1, y1, x2 - x1, y2 - y1], score: det.scores[k]! });
+  }
+  return out;
+}
+
+export interface EvaluateOptions extends InferenceOptions {
+  /** Sample indices to evaluate (default all). */
+  indices?: readonly number[];
+  /** Called after each image. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Detects on every sample and evaluates against its ground truth. */
+export async function evaluateModel(model: RetinaNet, source: SampleSource, opts: EvaluateOptions = {}): Promise<{ result: CocoEvalResult; detections: CocoResult[] }> {
+  const indices = opts.indices ?? [...Array(source.length).keys()];
+  const detections: CocoResult[] = [];
+  let done = 0;
+  for (const i of indices) {
+    const s = await source.get(i);
+    const [det] = await model.detect([s.image], opts);
+    detections.push(...toCocoResults(det!, source.imageId(i), source.categoryIds));
+    opts.onProgress?.(++done, indices.length);
+  }
+  const gt = await cocoGroundTruth(source, indices);
+  return { result: evaluateCoco(gt, detections), detections };
+}
