@@ -1,4 +1,8 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { DetectionDataset } from '../data/types.js';
+import { drawDetections } from '../io/draw.js';
 import { DATASET_FORMATS, formatProblem, loadDataset, type DatasetFormat } from '../data/datasets/index.js';
 import { datasetStats, SIZE_BIN_EDGES, type DatasetStats } from '../data/stats.js';
 import { type Command, UserError } from './command.js';
@@ -21,6 +25,8 @@ Options:
   --strict         stop at the first problem (exit 2) instead of skipping with a warning
   --no-anchors     skip the anchor coverage check
   --max-problems N problems to print (default 50; --json lists all)
+  --draw DIR       also write the first --draw-count images with their boxes drawn, to DIR
+  --draw-count N   images to draw (default 16)
   --json           print the statistics and problems as JSON
 
 Exit status: 0 if no problems, 1 if problems were found (and skipped), 2 on errors.`;
@@ -75,6 +81,8 @@ async function check(argv: string[]): Promise<number> {
       'no-anchors': { type: 'boolean', default: false },
       'max-problems': { type: 'string', default: '50' },
       json: { type: 'boolean', default: false },
+      draw: { type: 'string' },
+      'draw-count': { type: 'string', default: '16' },
     },
   });
   if (positionals.length !== 1) throw new UserError(`expected one dataset path, got ${positionals.length}\n\n${help}`);
@@ -84,8 +92,10 @@ async function check(argv: string[]): Promise<number> {
   }
   const maxProblems = Number(values['max-problems']);
   if (!Number.isInteger(maxProblems) || maxProblems < 0) throw new UserError(`--max-problems must be a non-negative integer`);
-  const path = positionals[0]!;
-  const loaded = await loadDataset(path, {
+  const drawCount = Number(values['draw-count']);
+  if (!Number.isInteger(drawCount) || drawCount < 0) throw new UserError(`--draw-count must be a non-negative integer`);
+  const datasetPath = positionals[0]!;
+  const loaded = await loadDataset(datasetPath, {
     ...(format ? { format: format as DatasetFormat } : {}),
     ...(values.images ? { imagesDir: values.images } : {}),
     ...(values.split ? { split: values.split } : {}),
@@ -95,9 +105,9 @@ async function check(argv: string[]): Promise<number> {
   });
   const stats = datasetStats(loaded.dataset, { anchors: !values['no-anchors'] });
   if (values.json) {
-    console.log(JSON.stringify({ dataset: path, format: loaded.format, classNames: loaded.dataset.classNames, stats, problems: loaded.problems }, null, 2));
+    console.log(JSON.stringify({ dataset: datasetPath, format: loaded.format, classNames: loaded.dataset.classNames, stats, problems: loaded.problems }, null, 2));
   } else {
-    console.log(`dataset: ${path} (${loaded.format})`);
+    console.log(`dataset: ${datasetPath} (${loaded.format})`);
     console.log(formatStats(stats, loaded.dataset.classNames));
     if (loaded.problems.length === 0) console.log('problems: none');
     else {
@@ -106,7 +116,25 @@ async function check(argv: string[]): Promise<number> {
       if (loaded.problems.length > maxProblems) console.log(`  ... and ${loaded.problems.length - maxProblems} more (--max-problems, --json)`);
     }
   }
+  if (values.draw) {
+    const written = await drawSamples(loaded.dataset, values.draw, drawCount);
+    if (!values.json) console.log(`drew ${written} images with their boxes to ${values.draw}`);
+  }
   return loaded.problems.length === 0 ? 0 : 1;
+}
+
+/** Writes the first `count` images with their ground-truth boxes drawn (crowd boxes labelled as such). */
+async function drawSamples(ds: DetectionDataset, dir: string, count: number): Promise<number> {
+  await mkdir(dir, { recursive: true });
+  const names = [...ds.classNames, 'crowd'];
+  let n = 0;
+  for (const im of ds.images.slice(0, count)) {
+    const labels = Int32Array.from(im.labels, (l, i) => (im.crowd[i] ? ds.classNames.length : l));
+    const out = path.join(dir, `${path.parse(im.file).name}.png`);
+    await drawDetections(im.file, { boxes: im.boxes, labels }, out, { classNames: names });
+    n++;
+  }
+  return n;
 }
 
 /** `retinanet data <subcommand>`: dataset tools. */

@@ -19,8 +19,10 @@ test('retinanet data check: statistics, problems, exit codes, --json, --strict',
     await writeFile(path.join(dir, 'img/b.png'), png);
     const csv = path.join(dir, 'train.csv');
     await writeFile(csv, 'img/a.png,10,10,60,60,cat\nimg/a.png,0,0,2,2,dog\nimg/b.png,,,,,\n');
-    const ok = run('check', csv);
+    const ok = run('check', csv, '--draw', path.join(dir, 'drawn'));
     assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /drew 2 images/);
+    assert.equal((await sharp(path.join(dir, 'drawn', 'a.png')).metadata()).width, 200);
     assert.match(ok.stdout, /images: 2 \(1 without boxes\)/);
     assert.match(ok.stdout, /boxes: 2 /);
     assert.match(ok.stdout, /1 of 2 boxes \(50\.0%\) have no anchor with IoU >= 0\.5/);
