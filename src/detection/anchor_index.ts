@@ -1,7 +1,7 @@
 /**
  * Spatial index over a fixed anchor set, so that IoU against a gt box only visits the anchors
- * that overlap it. Anchors are grouped by exact size; each group is sorted by (x1, y1) into
- * columns, so a gt box costs two binary searches per column in range. Works for any anchor set;
+ * that overlap it. Anchors are grouped by exact size; each group is sorted by (y1, x1) into
+ * rows, so a gt box costs two binary searches per row in range. Works for any anchor set;
  * it is fast when many anchors share a size (a grid, as {@link anchorsForImage} produces).
  */
 import { type BoxArray, numBoxes } from './boxes.js';
@@ -14,11 +14,11 @@ interface SizeGroup {
   h: number;
   /** Float32 area shared by the group's anchors. */
   area: number;
-  /** Distinct x1 values, ascending. */
-  colX: Float64Array;
-  /** Column c holds members [colStart[c], colStart[c+1]) of `ids`/`y1`, sorted by y1. */
-  colStart: Int32Array;
-  y1: Float64Array;
+  /** Distinct y1 values, ascending. */
+  rowY: Float64Array;
+  /** Row r holds members [rowStart[r], rowStart[r+1]) of `ids`/`x1`, sorted by x1. */
+  rowStart: Int32Array;
+  x1: Float64Array;
   ids: Int32Array;
 }
 
@@ -44,42 +44,8 @@ export class AnchorIndex {
     this.anchors = anchors;
     const n = (this.numAnchors = numBoxes(anchors));
     this.areas = new Float32Array(n);
-    // Nested maps keyed by the float sizes themselves: exact, and no string keys for 200k anchors.
-    const bySize = new Map<number, Map<number, number[]>>();
-    for (let i = 0; i < n; i++) {
-      const o = 4 * i;
-      const w = anchors[o + 2]! - anchors[o]!;
-      const h = anchors[o + 3]! - anchors[o + 1]!;
-      this.areas[i] = f(f(w) * f(h));
-      let byH = bySize.get(w);
-      if (!byH) bySize.set(w, (byH = new Map()));
-      const list = byH.get(h);
-      if (list) list.push(i);
-      else byH.set(h, [i]);
-    }
-    this.groups = [...bySize.values()].flatMap((byH) => [...byH.values()]).map((members) => {
-      members.sort((a, b) => anchors[4 * a]! - anchors[4 * b]! || anchors[4 * a + 1]! - anchors[4 * b + 1]! || a - b);
-      const first = 4 * members[0]!;
-      const colX: number[] = [];
-      const colStart: number[] = [];
-      members.forEach((id, k) => {
-        const x = anchors[4 * id]!;
-        if (colX.length === 0 || colX[colX.length - 1] !== x) {
-          colX.push(x);
-          colStart.push(k);
-        }
-      });
-      colStart.push(members.length);
-      return {
-        w: anchors[first + 2]! - anchors[first]!,
-        h: anchors[first + 3]! - anchors[first + 1]!,
-        area: this.areas[members[0]!]!,
-        colX: Float64Array.from(colX),
-        colStart: Int32Array.from(colStart),
-        y1: Float64Array.from(members, (id) => anchors[4 * id + 1]!),
-        ids: Int32Array.from(members),
-      };
-    });
+    const members = groupBySize(anchors, this.areas);
+    this.groups = members.map((ids) => buildGroup(anchors, this.areas, ids));
   }
 
   /**
@@ -146,16 +112,16 @@ export class AnchorIndex {
   private scanGroup(grp: SizeGroup, gx1: number, gy1: number, gx2: number, gy2: number, gArea: number, out: PairBuffer): void {
     const a = this.anchors;
     const areas = this.areas;
-    // Overlap needs x1 in (gx1 - w, gx2) and y1 in (gy1 - h, gy2); widen by a hair so float
+    // Overlap needs y1 in (gy1 - h, gy2) and x1 in (gx1 - w, gx2); widen by a hair so float
     // rounding in w/h can never exclude a true overlap (the exact test below decides).
     const slackX = 1e-6 * (Math.abs(gx1) + grp.w) + 1e-9;
     const slackY = 1e-6 * (Math.abs(gy1) + grp.h) + 1e-9;
-    const c0 = lowerBound(grp.colX, 0, grp.colX.length, gx1 - grp.w - slackX);
-    const c1 = lowerBound(grp.colX, c0, grp.colX.length, gx2);
-    for (let c = c0; c < c1; c++) {
-      const lo = grp.colStart[c]!, hi = grp.colStart[c + 1]!;
-      const r0 = lowerBound(grp.y1, lo, hi, gy1 - grp.h - slackY);
-      const r1 = lowerBound(grp.y1, r0, hi, gy2);
+    const q0 = lowerBound(grp.rowY, 0, grp.rowY.length, gy1 - grp.h - slackY);
+    const q1 = lowerBound(grp.rowY, q0, grp.rowY.length, gy2);
+    for (let q = q0; q < q1; q++) {
+      const lo = grp.rowStart[q]!, hi = grp.rowStart[q + 1]!;
+      const r0 = lowerBound(grp.x1, lo, hi, gx1 - grp.w - slackX);
+      const r1 = lowerBound(grp.x1, r0, hi, gx2);
       if (out.len + (r1 - r0) > out.anchor.length) grow(out, out.len + (r1 - r0));
       for (let r = r0; r < r1; r++) {
         const id = grp.ids[r]!;
@@ -209,4 +175,71 @@ function grow(out: PairBuffer, need: number): void {
   iou.set(out.iou.subarray(0, out.len));
   out.anchor = anchor;
   out.iou = iou;
+}
+
+/**
+ * Anchor ids grouped by exact (width, height), each group in input order. A linear scan over the
+ * groups seen so far beats a Map keyed by doubles while there are few sizes (45 for RetinaNet).
+ */
+function groupBySize(anchors: BoxArray, areas: Float32Array): Int32Array[] {
+  const n = areas.length;
+  const ws: number[] = [], hs: number[] = [], counts: number[] = [];
+  const groupOf = new Int32Array(n);
+  let last = 0;
+  for (let i = 0; i < n; i++) {
+    const o = 4 * i;
+    const w = anchors[o + 2]! - anchors[o]!;
+    const h = anchors[o + 3]! - anchors[o + 1]!;
+    areas[i] = f(f(w) * f(h));
+    let g = -1;
+    // Anchors come in repeating cycles of sizes: try the successor of the last group first.
+    const guess = last + 1 < ws.length ? last + 1 : 0;
+    if (guess < ws.length && ws[guess] === w && hs[guess] === h) g = guess;
+    else for (let k = 0; k < ws.length; k++) if (ws[k] === w && hs[k] === h) { g = k; break; }
+    if (g < 0) {
+      g = ws.length;
+      ws.push(w);
+      hs.push(h);
+      counts.push(0);
+    }
+    groupOf[i] = g;
+    counts[g]!++;
+    last = g;
+  }
+  const groups = counts.map((c) => new Int32Array(c));
+  const fill = new Int32Array(counts.length);
+  for (let i = 0; i < n; i++) groups[groupOf[i]!]![fill[groupOf[i]!]!++] = i;
+  return groups;
+}
+
+/** One size group sorted into rows; the sort is skipped when the ids already are in (y1, x1) order. */
+function buildGroup(anchors: BoxArray, areas: Float32Array, ids: Int32Array): SizeGroup {
+  const y = (id: number): number => anchors[4 * id + 1]!;
+  const x = (id: number): number => anchors[4 * id]!;
+  let sorted = true;
+  for (let k = 1; k < ids.length && sorted; k++) {
+    const a = ids[k - 1]!, b = ids[k]!;
+    sorted = y(a) < y(b) || (y(a) === y(b) && x(a) <= x(b));
+  }
+  if (!sorted) ids.sort((a, b) => y(a) - y(b) || x(a) - x(b) || a - b);
+  const rowY: number[] = [];
+  const rowStart: number[] = [];
+  for (let k = 0; k < ids.length; k++) {
+    const v = y(ids[k]!);
+    if (rowY.length === 0 || rowY[rowY.length - 1] !== v) {
+      rowY.push(v);
+      rowStart.push(k);
+    }
+  }
+  rowStart.push(ids.length);
+  const first = 4 * ids[0]!;
+  return {
+    w: anchors[first + 2]! - anchors[first]!,
+    h: anchors[first + 3]! - anchors[first + 1]!,
+    area: areas[ids[0]!]!,
+    rowY: Float64Array.from(rowY),
+    rowStart: Int32Array.from(rowStart),
+    x1: Float64Array.from(ids, x),
+    ids,
+  };
 }
