@@ -217,10 +217,11 @@ export interface TensorInput {
   data: TensorData;
 }
 
-const ARRAY_FOR: Record<SafetensorsDtype, string> = {
-  F64: 'Float64Array', F32: 'Float32Array', F16: 'Uint16Array', BF16: 'Uint16Array', I64: 'BigInt64Array',
-  I32: 'Int32Array', I16: 'Int16Array', I8: 'Int8Array', U64: 'BigUint64Array', U32: 'Uint32Array',
-  U16: 'Uint16Array', U8: 'Uint8Array', BOOL: 'Uint8Array',
+type ArrayCtor = { new (n: number): TensorData; readonly name: string };
+const ARRAY_FOR: Record<SafetensorsDtype, ArrayCtor> = {
+  F64: Float64Array, F32: Float32Array, F16: Uint16Array, BF16: Uint16Array, I64: BigInt64Array,
+  I32: Int32Array, I16: Int16Array, I8: Int8Array, U64: BigUint64Array, U32: Uint32Array,
+  U16: Uint16Array, U8: Uint8Array, BOOL: Uint8Array,
 };
 
 function rawBytes(name: string, t: TensorInput): Uint8Array {
@@ -232,8 +233,8 @@ function rawBytes(name: string, t: TensorInput): Uint8Array {
   } else if (t.dtype === 'F64' && data instanceof Float32Array) {
     data = Float64Array.from(data);
   }
-  if (data.constructor.name !== ARRAY_FOR[t.dtype]) {
-    throw new SafetensorsError(`tensor '${name}': dtype ${t.dtype} needs a ${ARRAY_FOR[t.dtype]}, got ${data.constructor.name}`);
+  if (!(data instanceof ARRAY_FOR[t.dtype])) {
+    throw new SafetensorsError(`tensor '${name}': dtype ${t.dtype} needs a ${ARRAY_FOR[t.dtype].name}, got ${data.constructor.name}`);
   }
   const count = t.shape.reduce((a, b) => a * b, 1);
   if (data.length !== count) {

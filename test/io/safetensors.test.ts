@@ -21,7 +21,7 @@ function sample(): Map<string, TensorInput> {
   return new Map<string, TensorInput>([
     ['w', { dtype: 'F32', shape: [2, 3], data: new Float32Array([1, -2, 3.5, 0, 1e-8, 7]) }],
     ['n', { dtype: 'I64', shape: [], data: new BigInt64Array([123456789012n]) }],
-    ['b', { dtype: 'U8', shape: [3], data: new Uint8Array([1, 2, 255]) }],
+    ['b', { dtype: 'U8', shape: [3], data: Buffer.from([1, 2, 255]) }],
     ['h', { dtype: 'F16', shape: [4], data: new Float32Array([1, -0.5, 65504, 1e-7]) }],
     ['bf', { dtype: 'BF16', shape: [2], data: new Float32Array([1.5, -3]) }],
   ]);
