@@ -20,17 +20,40 @@ export interface AnchorConfig {
 /** Feature-map size `[height, width]` of one level. */
 export type GridSize = readonly [height: number, width: number];
 
-const SCALES_PER_OCTAVE = [1, 2 ** (1 / 3), 2 ** (2 / 3)];
+/** Parameters of {@link makeAnchorConfig}; every field has RetinaNet's default. */
+export interface AnchorConfigOptions {
+  /** Base anchor size per level (pixels). Default 32, 64, 128, 256, 512 (P3-P7). */
+  baseSizes?: readonly number[];
+  /** Size multipliers within a level. Default 2^0, 2^(1/3), 2^(2/3) (3 scales per octave). */
+  scales?: readonly number[];
+  /** Aspect ratios (height / width), the same on every level. Default 0.5, 1, 2. */
+  aspectRatios?: readonly number[];
+  /** Nominal stride per level. Default 2^(3 + level): 8 ... 128. */
+  strides?: readonly number[];
+}
+
+/**
+ * Anchor config from base sizes x scales x ratios. Sizes are `trunc(base * scale)`, as
+ * torchvision's `int(x * 2 ** (k / 3))`, so the default reproduces `retinanet_resnet50_fpn`.
+ */
+export function makeAnchorConfig(opts: AnchorConfigOptions = {}): AnchorConfig {
+  const baseSizes = opts.baseSizes ?? [32, 64, 128, 256, 512];
+  const scales = opts.scales ?? [1, 2 ** (1 / 3), 2 ** (2 / 3)];
+  const ratios = opts.aspectRatios ?? [0.5, 1.0, 2.0];
+  const strides = opts.strides ?? baseSizes.map((_, l) => 2 ** (3 + l));
+  if (strides.length !== baseSizes.length) throw new RangeError('anchor config: one stride per level expected');
+  return Object.freeze({
+    sizes: baseSizes.map((x) => scales.map((s) => Math.trunc(x * s))),
+    aspectRatios: baseSizes.map(() => [...ratios]),
+    strides: [...strides],
+  });
+}
 
 /**
  * RetinaNet defaults (P3-P7): sizes `(x, int(x * 2^(1/3)), int(x * 2^(2/3)))` for x in
- * 32..512 (truncated like Python's `int`), ratios 0.5/1/2, 9 anchors per location.
+ * 32..512, ratios 0.5/1/2, 9 anchors per location.
  */
-export const RETINANET_ANCHOR_CONFIG: AnchorConfig = Object.freeze({
-  sizes: [32, 64, 128, 256, 512].map((x) => SCALES_PER_OCTAVE.map((s) => Math.trunc(x * s))),
-  aspectRatios: [0, 1, 2, 3, 4].map(() => [0.5, 1.0, 2.0]),
-  strides: [8, 16, 32, 64, 128],
-});
+export const RETINANET_ANCHOR_CONFIG: AnchorConfig = makeAnchorConfig();
 
 const f = Math.fround;
 

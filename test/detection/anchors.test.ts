@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RETINANET_ANCHOR_CONFIG, anchorsForImage, anchorsPerLocation, cellAnchors, concatLevels, gridSizesFor } from '../../src/detection/index.js';
+import { RETINANET_ANCHOR_CONFIG, anchorsForImage, makeAnchorConfig, anchorsPerLocation, cellAnchors, concatLevels, gridSizesFor } from '../../src/detection/index.js';
 import { assertF32Equal, loadFixture } from './fixtures.js';
 
 interface AnchorFixture {
@@ -48,6 +48,15 @@ test('custom sizes / ratios / levels with explicit grids', () => {
   const levels = anchorsForImage(c.padded[0], c.padded[1], { sizes: c.sizes, aspectRatios: c.aspect_ratios, strides: [8, 16] }, c.grids);
   assert.equal(levels.length, 2);
   assertF32Equal(concatLevels(levels), c.anchors, 'custom anchors');
+});
+
+test('makeAnchorConfig builds levels from base sizes x scales x ratios', () => {
+  const c = makeAnchorConfig({ baseSizes: [16, 32, 64], scales: [1, 1.5], aspectRatios: [1], strides: [4, 8, 16] });
+  assert.deepEqual(c.sizes, [[16, 24], [32, 48], [64, 96]]);
+  assert.deepEqual(anchorsPerLocation(c), [2, 2, 2]);
+  const levels = anchorsForImage(32, 32, c);
+  assert.deepEqual(levels.map((l) => l.length / 4), [8 * 8 * 2, 4 * 4 * 2, 2 * 2 * 2]);
+  assert.deepEqual(makeAnchorConfig().strides, [8, 16, 32, 64, 128]);
 });
 
 test('mismatched config lengths are rejected', () => {
