@@ -43,7 +43,7 @@ export function chwToHwcBytes(image: RgbImage): Uint8Array {
 }
 
 /** Options of {@link decodeImage} and {@link loadImage}. */
-export interface DecodeOptions {
+export interface ImageDecodeOptions {
   /**
    * Apply the EXIF orientation (default true), as a photo viewer shows the image. Set false for
    * annotations made on the stored pixels (what plain PIL `Image.open` gives).
@@ -57,7 +57,7 @@ export interface DecodeOptions {
  * dropped without compositing, like PIL's `convert("RGB")` that torchvision pipelines use.
  * `name` is used in error messages.
  */
-export async function decodeImage(bytes: Uint8Array, name = '<buffer>', options: DecodeOptions = {}): Promise<RgbImage> {
+export async function decodeImage(bytes: Uint8Array, name = '<buffer>', options: ImageDecodeOptions = {}): Promise<RgbImage> {
   try {
     // ignoreIcc: PIL (and so torchvision) ignores embedded colour profiles; converting with them
     // would shift pixel values (by ~6/255 on some COCO images) away from what reference models saw.
@@ -75,7 +75,7 @@ export async function decodeImage(bytes: Uint8Array, name = '<buffer>', options:
 }
 
 /** Reads and decodes an image file; see {@link decodeImage}. Errors name the file. */
-export async function loadImage(file: string, options: DecodeOptions = {}): Promise<RgbImage> {
+export async function loadImage(file: string, options: ImageDecodeOptions = {}): Promise<RgbImage> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
@@ -86,7 +86,7 @@ export async function loadImage(file: string, options: DecodeOptions = {}): Prom
 }
 
 /** Width and height of an image file as {@link loadImage} would return them with the same options, read from the header only. */
-export async function imageSize(file: string, options: DecodeOptions = {}): Promise<{ width: number; height: number }> {
+export async function imageSize(file: string, options: ImageDecodeOptions = {}): Promise<{ width: number; height: number }> {
   try {
     const meta = await sharp(file).metadata();
     if (meta.width === undefined || meta.height === undefined) throw new Error('no size in header');

@@ -50,7 +50,7 @@ const BYTES: Record<SafetensorsDtype, number> = {
 const MAX_HEADER_BYTES = 100_000_000;
 
 /** Options for {@link decodeSafetensors}. */
-export interface DecodeOptions {
+export interface SafetensorsReadOptions {
   /** Keep F64 tensors as Float64Array instead of converting them to Float32Array. */
   keepF64?: boolean;
   /** Used in error messages. */
@@ -58,7 +58,7 @@ export interface DecodeOptions {
 }
 
 /** Decodes a whole safetensors file held in memory. Throws {@link SafetensorsError} on corrupt input. */
-export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}): SafetensorsFile {
+export function decodeSafetensors(bytes: Uint8Array, options: SafetensorsReadOptions = {}): SafetensorsFile {
   const where = options.source ? `${options.source}: ` : '';
   const fail = (msg: string): never => {
     throw new SafetensorsError(`${where}not a valid safetensors file: ${msg}`);
@@ -279,7 +279,7 @@ export function encodeSafetensors(tensors: Map<string, TensorInput>, metadata: R
 }
 
 /** Reads and decodes a safetensors file; errors name the file. */
-export async function readSafetensors(path: string, options: Omit<DecodeOptions, 'source'> = {}): Promise<SafetensorsFile> {
+export async function readSafetensors(path: string, options: Omit<SafetensorsReadOptions, 'source'> = {}): Promise<SafetensorsFile> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
