@@ -1,5 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { imageSize } from '../image.js';
 import type { DetectionDataset } from '../types.js';
