@@ -3,7 +3,7 @@
  * torchvision counterpart (Debian's /usr/bin/python3 with torch) in the same run.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,4 +81,24 @@ export function report(label: string, ours: Timing, theirs: { medianMs: number; 
   }
   console.log(`  torchvision  : median ${theirs.medianMs.toFixed(3)} ms, min ${theirs.minMs.toFixed(3)} ms (torch threads: ${theirs.threads})`);
   console.log(`  ratio ours/torchvision (median): ${(ours.medianMs / theirs.medianMs).toFixed(2)}x`);
+}
+
+/**
+ * Runs a benchmark's `main` when its file is the script node was started with, so each file
+ * works both as `node dist/bench/<name>.js` and from `retinanet bench <name>`.
+ */
+export function runIfScript(moduleUrl: string, main: (argv: string[]) => Promise<void> | void): void {
+  const script = process.argv[1];
+  let isScript = false;
+  try {
+    isScript = !!script && realpathSync(script) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    isScript = false;
+  }
+  if (isScript) {
+    Promise.resolve(main(process.argv.slice(2))).catch((err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    });
+  }
 }

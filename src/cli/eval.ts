@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -16,16 +17,26 @@ import {
   writeCocoReport,
   writeVocReport,
   type CocoDataset,
+  type CocoEvalResult,
   type CocoResult,
   type CocoResultsObject,
 } from '../eval/index.js';
 import { type Command, UserError } from './command.js';
+import { loadSource, numberFlag, readSidecar, resolveConfig, stringFlag, type ModelSidecar } from './common.js';
+import { ProgressBar } from './progress.js';
+import { architectureNames } from '../model/config.js';
+import { RetinaNet } from '../model/model.js';
+import { evaluateModel } from '../model/evaluate.js';
+import { syntheticSources } from '../train/synthetic_source.js';
+import type { SampleSource } from '../train/source.js';
 
 const help = `Usage: retinanet eval --gt GT.json --dets RESULTS.json [options]
        retinanet eval --voc-gt XML_DIR --voc-dets TXT_DIR [--names FILE] [options]
+       retinanet eval --weights W.safetensors --data DATASET [options]
 
 COCO bbox evaluation with the same numbers as pycocotools' COCOeval (12-line summary),
-or Pascal VOC AP per class (area-under-curve and VOC2007 11-point, difficult ignored).
+or Pascal VOC AP per class (area-under-curve and VOC2007 11-point, difficult ignored),
+or detection with a model on a dataset followed by COCO evaluation of its results.
 
 COCO:
   --gt FILE          COCO ground truth (instances_*.json)
@@ -39,6 +50,32 @@ VOC:
   --voc-dets DIR     folder of <image>.txt files, lines '<class> <score> <xmin> <ymin> <xmax> <ymax>'
   --names FILE       class names, one per line (numeric classes index it; also sets the class order)
   --iou X            IoU threshold for a true positive (default 0.5)
+
+Model on a dataset (detect, then COCO evaluation):
+  --weights FILE     weights (safetensors, torchvision names); a FILE.json sidecar written by
+                     'train' supplies the config and class names
+  --data PATH        COCO .json, VOC folder, keras-retinanet .csv, YOLO folder, or 'synthetic'
+                     for the built-in synthetic validation split
+  --format F         coco | voc | csv | yolo (default: detected)
+  --images DIR       image folder (COCO: default is the JSON's folder)
+  --split NAME       VOC ImageSets/Main/NAME.txt (or YOLO/COCO split) of --data
+  --strict           stop at the first dataset problem instead of skipping
+  --max-images N     evaluate only the first N images (synthetic: generate only N)
+  --seed S           seed of the synthetic data (default 0, the split 'train --data synthetic'
+                     validates on)
+  --arch NAME        ${architectureNames().join(', ')}
+  --config FILE      JSON config ({"arch": NAME, ...overrides})
+  --num-classes N    number of classes (torchvision COCO weights: 91)
+  --min-size N       short side after resizing
+  --max-size N       long side limit
+  --score-thresh S   minimum score (default 0.05)
+  --nms-thresh T     IoU threshold of class-wise NMS (default 0.5)
+  --detections-per-img N  detections kept per image (default 100)
+  --threads N        threads for ONNX Runtime (default: all cores)
+  --save-dets FILE   also write the detections as COCO results JSON
+  --quiet            no progress bar
+  Model classes are matched to the dataset's categories by name when the model has class
+  names; otherwise by index, or as COCO category ids for torchvision-style 91-class models.
 
 Output:
   --json             print one JSON object (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl;
@@ -68,7 +105,9 @@ function idList(s: string | undefined, flag: string): number[] | undefined {
   return ids;
 }
 
-function runCoco(v: Record<string, string | boolean | undefined>): number {
+type Values = Record<string, string | boolean | undefined>;
+
+function runCoco(v: Values): number {
   if (typeof v.gt !== 'string' || typeof v.dets !== 'string') throw new UserError('COCO evaluation needs both --gt GT.json and --dets RESULTS.json (see --help)');
   const gt = readJson(v.gt, 'ground-truth') as CocoDataset;
   let dets = readJson(v.dets, 'results') as unknown;
@@ -88,6 +127,12 @@ function runCoco(v: Record<string, string | boolean | undefined>): number {
     imgIds: idList(v['img-ids'] as string | undefined, '--img-ids'),
     catIds: idList(v['cat-ids'] as string | undefined, '--cat-ids'),
   });
+  printCoco(result, v);
+  return 0;
+}
+
+/** Prints a COCO result as asked (summary, --json, --per-class) and writes --report. */
+function printCoco(result: CocoEvalResult, v: Values): void {
   if (v.json) console.log(JSON.stringify(cocoStatsJson(result, v['per-class'] === true)));
   else {
     console.log(formatCocoSummary(result));
@@ -97,10 +142,79 @@ function runCoco(v: Record<string, string | boolean | undefined>): number {
     const files = writeCocoReport(v.report, result);
     console.error(`report written to ${path.join(v.report, files.html)} (${files.plots.length} plots)`);
   }
+}
+
+/**
+ * COCO category id per model label. Names decide when the model has them (a model trained by
+ * `train` on this dataset, or on another with some classes in common); a nameless model is
+ * either index-aligned with the dataset (same class count) or a torchvision-style COCO model
+ * whose label is the category id itself (91 classes, index 0 unused).
+ */
+export function labelCategories(numClasses: number, modelNames: readonly string[] | undefined, source: Pick<SampleSource, 'classNames' | 'categoryIds'>): number[] {
+  if (modelNames && modelNames.length === numClasses) {
+    const byName = new Map(source.classNames.map((n, i) => [n, source.categoryIds[i]!]));
+    const ids = modelNames.map((n) => byName.get(n) ?? -1);
+    if (ids.every((id) => id < 0)) {
+      throw new UserError(`none of the model's classes (${modelNames.slice(0, 8).join(', ')}${modelNames.length > 8 ? ', ...' : ''}) is a category of the dataset (${source.classNames.slice(0, 8).join(', ')}${source.classNames.length > 8 ? ', ...' : ''})`);
+    }
+    return ids;
+  }
+  if (numClasses === source.classNames.length) return [...source.categoryIds];
+  const maxId = Math.max(...source.categoryIds);
+  if (numClasses > maxId) return Array.from({ length: numClasses }, (_, i) => i);
+  throw new UserError(`the model has ${numClasses} classes without names and the dataset ${source.classNames.length} categories (ids up to ${maxId}): cannot tell which is which; give a sidecar or a --config with classNames`);
+}
+
+async function runModel(v: Values): Promise<number> {
+  const weights = stringFlag(v, 'weights');
+  const data = stringFlag(v, 'data');
+  if (!weights || !data) throw new UserError('evaluating a model needs both --weights W.safetensors and --data DATASET (see --help)');
+  for (const flag of ['gt', 'dets', 'voc-gt', 'voc-dets', 'img-ids', 'cat-ids']) {
+    if (v[flag] !== undefined) throw new UserError(`--${flag} cannot be combined with --weights/--data`);
+  }
+  if (!existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
+  const sidecar: ModelSidecar | undefined = readSidecar(weights);
+  const cfg = resolveConfig(v, sidecar);
+  const maxImages = numberFlag(v, 'max-images', { integer: true, min: 1 });
+  const seed = numberFlag(v, 'seed', { integer: true, min: 0 });
+  if (seed !== undefined && data !== 'synthetic') throw new UserError('--seed applies to --data synthetic only');
+  const inference = {
+    threads: numberFlag(v, 'threads', { integer: true, min: 1 }),
+    scoreThresh: numberFlag(v, 'score-thresh', { min: 0, max: 1 }),
+    nmsThresh: numberFlag(v, 'nms-thresh', { min: 0, max: 1 }),
+    detectionsPerImg: numberFlag(v, 'detections-per-img', { integer: true, min: 1 }),
+  };
+  const saveDets = stringFlag(v, 'save-dets');
+  // Only the validation split is needed; one training image keeps the generator's work minimal.
+  const source: SampleSource = data === 'synthetic' ? syntheticSources({ seed: seed ?? 0, trainCount: 1, valCount: maxImages }).val : await loadSource(data, v);
+  const categoryIds = labelCategories(cfg.numClasses, sidecar?.classNames ?? cfg.classNames, source);
+  const count = Math.min(source.length, maxImages ?? Infinity);
+
+  const model = new RetinaNet(cfg);
+  await model.loadWeights(weights);
+  const bar = v.quiet === true ? undefined : new ProgressBar(count, 'eval');
+  let evaluated;
+  try {
+    evaluated = await evaluateModel(model, source, {
+      ...inference,
+      categoryIds,
+      indices: [...Array(count).keys()],
+      onProgress: (done) => bar?.update(done),
+    });
+  } finally {
+    bar?.done();
+    await model.dispose();
+  }
+  if (saveDets) {
+    await mkdir(path.dirname(path.resolve(saveDets)), { recursive: true });
+    await writeFile(saveDets, JSON.stringify(evaluated.detections) + '\n');
+    console.error(`${evaluated.detections.length} detections on ${count} image(s) written to ${saveDets}`);
+  }
+  printCoco(evaluated.result, v);
   return 0;
 }
 
-function runVoc(v: Record<string, string | boolean | undefined>): number {
+function runVoc(v: Values): number {
   if (typeof v['voc-dets'] !== 'string') throw new UserError('VOC evaluation needs --voc-dets DIR as well as --voc-gt DIR');
   const names = typeof v.names === 'string' ? readNames(v.names) : undefined;
   const iou = v.iou === undefined ? 0.5 : Number(v.iou);
@@ -120,7 +234,7 @@ function runVoc(v: Record<string, string | boolean | undefined>): number {
   return 0;
 }
 
-/** `retinanet eval`: COCO (pycocotools-identical) or Pascal VOC evaluation of a results file. */
+/** `retinanet eval`: COCO (pycocotools-identical) or Pascal VOC evaluation of a results file, or of a model run on a dataset. */
 export const evalCommand: Command = {
   name: 'eval',
   summary: 'Evaluate detections: COCO mAP (pycocotools-identical) or Pascal VOC AP, with reports',
@@ -143,15 +257,36 @@ export const evalCommand: Command = {
         report: { type: 'string' },
         weights: { type: 'string' },
         data: { type: 'string' },
+        format: { type: 'string' },
+        images: { type: 'string' },
+        split: { type: 'string' },
+        strict: { type: 'boolean' },
+        'max-images': { type: 'string' },
+        seed: { type: 'string' },
+        arch: { type: 'string' },
+        config: { type: 'string' },
+        'num-classes': { type: 'string' },
+        'min-size': { type: 'string' },
+        'max-size': { type: 'string' },
+        'score-thresh': { type: 'string' },
+        'nms-thresh': { type: 'string' },
+        'detections-per-img': { type: 'string' },
+        threads: { type: 'string' },
+        'save-dets': { type: 'string' },
+        quiet: { type: 'boolean' },
       },
       strict: true,
       allowPositionals: false,
     });
-    if (values.weights !== undefined || values.data !== undefined) {
-      throw new UserError('--weights/--data (detect, then evaluate) is not available yet; run detection to a COCO results file and pass it with --dets');
-    }
     if (values['iou-type'] !== 'bbox') throw new UserError(`--iou-type '${values['iou-type']}' is not supported; only 'bbox' is`);
+    const modelMode = values.weights !== undefined || values.data !== undefined;
+    if (!modelMode) {
+      const modelOnly = ['format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet'] as const;
+      const given = modelOnly.find((f) => values[f] !== undefined);
+      if (given) throw new UserError(`--${given} applies to --weights/--data evaluation only`);
+    }
     try {
+      if (modelMode) return await runModel(values);
       return values['voc-gt'] !== undefined ? runVoc(values) : runCoco(values);
     } catch (err) {
       if (err instanceof EvalInputError) throw new UserError(err.message);

@@ -4,6 +4,7 @@ import { dataCommand } from './data.js';
 import { trainCommand } from './train.js';
 import { detectCommand } from './detect.js';
 import { demoCommand } from './demo.js';
+import { benchCommand } from './bench.js';
 
 /** All sub-commands, in the order `retinanet --help` lists them. Add one import + one entry per command. */
 export const commands: Command[] = [
@@ -12,4 +13,5 @@ export const commands: Command[] = [
   detectCommand,
   evalCommand,
   dataCommand,
+  benchCommand,
 ];

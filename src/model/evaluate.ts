@@ -22,6 +22,12 @@ export interface EvaluateOptions extends InferenceOptions {
   indices?: readonly number[];
   /** Called after each image. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * COCO category id per model label (default: the source's `categoryIds`, right when the
+   * model was trained on this dataset). Labels mapped to a negative id are dropped, so a model
+   * with classes the dataset lacks can still be scored on the shared ones.
+   */
+  categoryIds?: readonly number[];
 }
 
 /** Detects on every sample and evaluates against its ground truth. */
@@ -32,7 +38,7 @@ export async function evaluateModel(model: RetinaNet, source: SampleSource, opts
   for (const i of indices) {
     const s = await source.get(i);
     const [det] = await model.detect([s.image], opts);
-    detections.push(...toCocoResults(det!, source.imageId(i), source.categoryIds));
+    for (const r of toCocoResults(det!, source.imageId(i), opts.categoryIds ?? source.categoryIds)) if (r.category_id >= 0) detections.push(r);
     opts.onProgress?.(++done, indices.length);
   }
   const gt = await cocoGroundTruth(source, indices);
