@@ -63,20 +63,24 @@ function areasOf(boxes: BoxArray): Float32Array {
 /**
  * Non-maximum suppression: indices of the kept boxes (`Int32Array`), by decreasing score.
  * A box is dropped when its IoU with a kept, higher-scoring box is > `iouThreshold`.
- * `boxes` holds N xyxy boxes, `scores` N values. Same result as `torchvision.ops.nms` on CPU.
+ * `boxes` holds N xyxy boxes, `scores` N values (not NaN). Same result as `torchvision.ops.nms`
+ * on CPU for float32 boxes; float64 input is rounded to float32 like everything in this module.
  */
 export function nms(boxes: BoxArray, scores: ArrayLike<number>, iouThreshold: number): Int32Array {
   const n = numBoxes(boxes);
   if (scores.length !== n) throw new RangeError('nms: scores must have one value per box');
-  if (iouThreshold < 0) return nmsNegativeThreshold(boxes, scores, iouThreshold);
+  if (iouThreshold < 0) return bestOnly(scores);
   const order = argsortDesc(scores, iota(n));
   const keep = new Int32Array(n);
   const len = greedy(boxes, areasOf(boxes), order, iouThreshold, keep, 0);
   return keep.slice(0, len);
 }
 
-/** With a negative threshold even disjoint boxes suppress each other; kept rare path, no shortcuts. */
-function nmsNegativeThreshold(boxes: BoxArray, scores: ArrayLike<number>, iouThreshold: number): Int32Array {
+/**
+ * A negative threshold is exceeded by every IoU (even 0), so the best box suppresses all the
+ * others; handled apart because the greedy loop skips non-overlapping pairs.
+ */
+function bestOnly(scores: ArrayLike<number>): Int32Array {
   const order = argsortDesc(scores, iota(scores.length));
   return order.slice(0, Math.min(1, order.length));
 }
