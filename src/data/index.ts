@@ -6,6 +6,5 @@ export * from './augment.js';
 export * from './random.js';
 export * from './stats.js';
 export * from './synthetic.js';
-export * from './loader.js';
 export * from './datasets/index.js';
 export { VOC_CLASSES, readClassList, type ClassList } from './datasets/classes.js';
