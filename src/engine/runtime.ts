@@ -15,6 +15,8 @@ export interface RuntimeOptions {
   bake?: ReadonlyMap<string, HostArray>;
   /** ONNX Runtime graph optimisation level; default 'all'. */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Write an ONNX Runtime profile (chrome trace JSON) with this file prefix. */
+  profilePrefix?: string;
 }
 
 /** Default thread count: every core the process may use. */
@@ -52,6 +54,7 @@ export class Executable {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: opts.optimization ?? 'all',
+      ...(opts.profilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profilePrefix } : {}),
     });
     return new Executable(session, inputs, outputs, bytes.byteLength);
   }
@@ -71,6 +74,11 @@ export class Executable {
     const names = this.outputs.map(outputName);
     const result = await this.session.run(ortFeeds, names);
     return names.map((n) => result[n]!.data as HostArray);
+  }
+
+  /** Stops profiling and writes the profile file (when created with `profilePrefix`). */
+  endProfiling(): void {
+    this.session.endProfiling();
   }
 
   /** Frees the native session. */

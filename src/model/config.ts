@@ -17,6 +17,8 @@ export interface RetinaNetConfig {
     depth: ResNetDepth;
     /** Trainable stages counted from the last (torchvision's trainable_backbone_layers, 0-5). */
     trainableLayers: number;
+    /** Stem / first-stage width; 64 in torchvision (other values change tensor shapes). */
+    baseWidth: number;
   };
   fpn: {
     channels: number;
@@ -79,7 +81,7 @@ function base(): RetinaNetConfig {
   return {
     name: 'retinanet_resnet50_fpn',
     numClasses: 91,
-    backbone: { depth: 50, trainableLayers: 3 },
+    backbone: { depth: 50, trainableLayers: 3, baseWidth: 64 },
     fpn: { channels: 256, p6From: 'p5' },
     head: { convs: 4, groupNorm: false, priorProbability: 0.01 },
     anchors: {
@@ -113,7 +115,7 @@ export const ARCHITECTURES: Record<string, () => RetinaNetConfig> = {
   retinanet_resnet18_fpn_small: () => {
     const c = base();
     c.name = 'retinanet_resnet18_fpn_small';
-    c.backbone = { depth: 18, trainableLayers: 5 };
+    c.backbone = { depth: 18, trainableLayers: 5, baseWidth: 64 };
     c.fpn = { channels: 128, p6From: 'c5' };
     c.head.convs = 2;
     c.transform.minSize = 512;
@@ -153,6 +155,7 @@ export function mergeConfig(cfg: RetinaNetConfig, patch: DeepPartial<RetinaNetCo
 /** Checks a config's invariants, throwing a UserError naming the bad option. */
 export function validateConfig(c: RetinaNetConfig): RetinaNetConfig {
   if (![18, 34, 50, 101].includes(c.backbone.depth)) throw new UserError(`config: backbone.depth must be 18, 34, 50 or 101, got ${c.backbone.depth}`);
+  if (!Number.isInteger(c.backbone.baseWidth) || c.backbone.baseWidth < 8) throw new UserError(`config: backbone.baseWidth must be an integer >= 8, got ${c.backbone.baseWidth}`);
   if (!Number.isInteger(c.numClasses) || c.numClasses < 1) throw new UserError(`config: numClasses must be a positive integer, got ${c.numClasses}`);
   if (c.anchors.sizes.length !== STRIDES.length || c.anchors.aspectRatios.length !== STRIDES.length) {
     throw new UserError(`config: anchors.sizes and anchors.aspectRatios need one list per level P3-P7 (5)`);

@@ -21,10 +21,10 @@ const SPECS: Record<ResNetDepth, ResNetSpec> = {
   101: { block: 'bottleneck', layers: [3, 4, 23, 3] },
 };
 
-/** Output channels of C2..C5 for a depth (64..512 x block expansion). */
-export function resnetChannels(depth: ResNetDepth): [number, number, number, number] {
+/** Output channels of C2..C5 for a depth (base x 1, 2, 4, 8 x block expansion; base 64 in torchvision). */
+export function resnetChannels(depth: ResNetDepth, base = 64): [number, number, number, number] {
   const e = SPECS[depth].block === 'bottleneck' ? 4 : 1;
-  return [64 * e, 128 * e, 256 * e, 512 * e];
+  return [base * e, 2 * base * e, 4 * base * e, 8 * base * e];
 }
 
 const convInit = { kind: 'kaimingNormalFanOut' } as const;
@@ -56,16 +56,17 @@ function downsample(s: Scope, name: string, x: Tensor, out: number, stride: numb
 
 /**
  * Runs a ResNet on x [N, 3, H, W]; returns C2..C5 ([N, C, H/4, W/4] ... [N, C, H/32, W/32]).
- * `prefix` is prepended to every parameter name (e.g. `backbone.body.`).
+ * `prefix` is prepended to every parameter name (e.g. `backbone.body.`). `baseWidth` is the
+ * stem / first-stage width (64 in torchvision; narrower widths make CPU-sized backbones).
  */
-export function resnet(s: Scope, x: Tensor, depth: ResNetDepth, prefix = ''): [Tensor, Tensor, Tensor, Tensor] {
+export function resnet(s: Scope, x: Tensor, depth: ResNetDepth, prefix = '', baseWidth = 64): [Tensor, Tensor, Tensor, Tensor] {
   const spec = SPECS[depth];
   if (!spec) throw new Error(`unsupported ResNet depth ${depth} (expected 18, 34, 50 or 101)`);
   const block = spec.block === 'bottleneck' ? bottleneck : basicBlock;
-  let h = op.relu(frozenBatchNorm(s, `${prefix}bn1`, convNoBias(s, `${prefix}conv1`, x, 64, 7, 2, 3)));
+  let h = op.relu(frozenBatchNorm(s, `${prefix}bn1`, convNoBias(s, `${prefix}conv1`, x, baseWidth, 7, 2, 3)));
   h = op.maxPool(h, { kernel: 3, strides: 2, pads: 1 });
   const outs: Tensor[] = [];
-  const planes = [64, 128, 256, 512];
+  const planes = [baseWidth, 2 * baseWidth, 4 * baseWidth, 8 * baseWidth];
   for (let l = 0; l < 4; l++) {
     for (let b = 0; b < spec.layers[l]!; b++) {
       h = block(s, `${prefix}layer${l + 1}.${b}`, h, planes[l]!, b === 0 && l > 0 ? 2 : 1);

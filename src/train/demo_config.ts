@@ -14,6 +14,7 @@ export function demoConfig(imageSize = 192): RetinaNetConfig {
     name: 'retinanet_resnet18_fpn_demo',
     numClasses: SYNTHETIC_CLASSES.length,
     classNames: [...SYNTHETIC_CLASSES],
+    backbone: { baseWidth: 32 },
     fpn: { channels: 64, p6From: 'c5' },
     head: { convs: 2 },
     anchors: { sizes: octaves.map((x) => [x, Math.trunc(x * 2 ** (1 / 3)), Math.trunc(x * 2 ** (2 / 3))]) },

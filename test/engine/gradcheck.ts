@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { type DType, Executable, Graph, type HostArray, type Tensor, grad, op } from '../../src/engine/index.js';
+import { Rng } from '../../src/data/random.js';
 
 export interface CheckInput {
   shape: number[];
@@ -28,16 +29,10 @@ export interface CheckResult {
   maxRelErr: number;
 }
 
-/** Seeded uniform [0, 1) generator (mulberry32) so failures reproduce. */
+/** Seeded uniform [0, 1) generator, so failures reproduce. */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 function toArray(dtype: DType, values: number[]): Float32Array | Float64Array {
