@@ -117,33 +117,41 @@ async function run(argv: string[]): Promise<number> {
   }
   const data = stringFlag(v, 'data');
   if (!data) throw new UserError(`--data is required\n\n${help}`);
+  // Every flag is checked before the data are read: loading a dataset (or generating the
+  // synthetic one) takes seconds to minutes, too long to wait for a typo to be reported.
   const seed = numberFlag(v, 'seed', { integer: true, min: 0 }) ?? 0;
-
-  const train = await sourceFor(data, v, 'split', seed, 'train');
-  const valSpec = stringFlag(v, 'val');
-  const val = valSpec ? await sourceFor(valSpec, v, 'val-split', seed, 'val') : undefined;
-
+  const batch = numberFlag(v, 'batch', { integer: true, min: 1 }) ?? 2;
+  const epochs = numberFlag(v, 'epochs', { min: 0.01 });
+  const itersFlag = numberFlag(v, 'iters', { integer: true, min: 1 });
+  if (epochs !== undefined && itersFlag !== undefined) throw new UserError('give either --iters or --epochs, not both');
   const weights = stringFlag(v, 'weights');
   if (weights && !existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
   let cfg = resolveConfig(v, weights ? readSidecar(weights) : undefined);
   const lossName = stringFlag(v, 'loss') ?? cfg.loss.classification;
   if (!['focal', 'ce', 'focal-star'].includes(lossName)) throw new UserError(`--loss must be focal, ce or focal-star, got '${lossName}'`);
+  const numClasses = numberFlag(v, 'num-classes', { integer: true, min: 1 });
+  const gamma = numberFlag(v, 'gamma', { min: 0 }) ?? cfg.loss.gamma;
+  const alpha = numberFlag(v, 'alpha', { max: 1 }) ?? cfg.loss.alpha;
+  const lr = numberFlag(v, 'lr', { min: 0 }) ?? 0.01 * (batch / 16);
+  const warmupIters = numberFlag(v, 'warmup', { integer: true, min: 0 });
+  const clipGradNorm = numberFlag(v, 'clip-grad', { min: 0 });
+  const minSizes = intListFlag(v, 'scale-jitter');
+  const threads = numberFlag(v, 'threads', { integer: true, min: 1 });
+  const checkpointEvery = numberFlag(v, 'checkpoint-every', { integer: true, min: 1 }) ?? 500;
+  const valEvery = numberFlag(v, 'val-every', { integer: true, min: 1 });
+
+  const train = await sourceFor(data, v, 'split', seed, 'train');
+  const valSpec = stringFlag(v, 'val');
+  const val = valSpec ? await sourceFor(valSpec, v, 'val-split', seed, 'val') : undefined;
+
   cfg = mergeConfig(cfg, {
-    numClasses: numberFlag(v, 'num-classes', { integer: true, min: 1 }) ?? train.classNames.length,
+    numClasses: numClasses ?? train.classNames.length,
     classNames: [...train.classNames],
-    loss: {
-      classification: lossName as 'focal' | 'ce' | 'focal-star',
-      gamma: numberFlag(v, 'gamma', { min: 0 }) ?? cfg.loss.gamma,
-      alpha: numberFlag(v, 'alpha', { max: 1 }) ?? cfg.loss.alpha,
-    },
+    loss: { classification: lossName as 'focal' | 'ce' | 'focal-star', gamma, alpha },
   });
   if (cfg.numClasses < train.classNames.length) throw new UserError(`--num-classes ${cfg.numClasses} is smaller than the dataset's ${train.classNames.length} classes`);
 
-  const batch = numberFlag(v, 'batch', { integer: true, min: 1 }) ?? 2;
   const perEpoch = Math.max(1, Math.floor(train.length / batch));
-  const epochs = numberFlag(v, 'epochs', { min: 0.01 });
-  const itersFlag = numberFlag(v, 'iters', { integer: true, min: 1 });
-  if (epochs !== undefined && itersFlag !== undefined) throw new UserError('give either --iters or --epochs, not both');
   const iters = itersFlag ?? Math.max(1, Math.round((epochs ?? 12) * perEpoch));
   const model = new RetinaNet(cfg, seed);
   if (weights && !resumeDir) await model.loadWeights(weights);
@@ -151,19 +159,19 @@ async function run(argv: string[]): Promise<number> {
   const opts: TrainOptions = {
     iters,
     batchSize: batch,
-    lr: numberFlag(v, 'lr', { min: 0 }) ?? 0.01 * (batch / 16),
+    lr,
     momentum: 0.9,
     weightDecay: 1e-4,
-    warmupIters: numberFlag(v, 'warmup', { integer: true, min: 0 }),
-    clipGradNorm: numberFlag(v, 'clip-grad', { min: 0 }),
+    warmupIters,
+    clipGradNorm,
     flip: v['no-augment'] !== true,
-    minSizes: intListFlag(v, 'scale-jitter'),
+    minSizes,
     padTo: 128,
     seed,
-    threads: numberFlag(v, 'threads', { integer: true, min: 1 }),
+    threads,
     outDir,
-    checkpointEvery: numberFlag(v, 'checkpoint-every', { integer: true, min: 1 }) ?? 500,
-    valEvery: numberFlag(v, 'val-every', { integer: true, min: 1 }) ?? perEpoch,
+    checkpointEvery,
+    valEvery: valEvery ?? perEpoch,
     quiet: v['quiet'] === true,
   };
   const trainer = new Trainer(model, train, val, opts, { cli: { ...v, out: outDir } });

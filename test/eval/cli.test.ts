@@ -60,7 +60,7 @@ test('eval user errors are UserErrors; the CLI prints them without a stack trace
       [['--gt', path.join(c.dir, 'missing.json'), '--dets', c.dets], /cannot read ground-truth file/],
       [['--gt', c.gt], /needs both --gt/],
       [['--gt', c.gt, '--dets', c.dets, '--iou-type', 'segm'], /only 'bbox'/],
-      [['--weights', 'w.safetensors', '--data', 'coco'], /not available yet/],
+      [['--weights', 'w.safetensors', '--data', 'coco'], /--weights w\.safetensors not found/],
     ] as const) {
       await assert.rejects(evalCommand.run([...args]), (e: unknown) => e instanceof UserError && msg.test(e.message), args.join(' '));
     }
