@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { labelCategories } from '../../src/cli/eval.js';
+import { writeSyntheticCoco } from '../../src/data/synthetic.js';
 import { STACK_LINE, cli, tempDir, tinyModel } from './helpers.js';
 
 let dir = '';
@@ -38,6 +39,22 @@ test('eval --weights --data --json --per-class prints one JSON object', () => {
   assert.equal(Object.keys(obj).length, 13);
   assert.deepEqual(Object.keys(obj.perClass as object), ['circle', 'square', 'triangle', 'cross']);
   assert.equal(r.stderr, '');
+});
+
+test('eval --weights --data on a COCO dataset agrees with detect --gt followed by eval --gt --dets', async () => {
+  const gt = await writeSyntheticCoco(path.join(dir, 'coco'), { count: 2, imageSize: 64, seed: 3 }, 'val');
+  const viaModel = path.join(dir, 'model_dets.json');
+  const a = cli('eval', '--weights', weights, '--data', gt, '--score-thresh', '0', '--json', '--quiet', '--save-dets', viaModel);
+  assert.equal(a.status, 0, a.stderr);
+
+  const viaFile = path.join(dir, 'detect_dets.json');
+  const d = cli('detect', path.join(dir, 'coco', 'val'), '--weights', weights, '--gt', gt, '--score-thresh', '0', '--out', viaFile);
+  assert.equal(d.status, 0, d.stderr);
+  const b = cli('eval', '--gt', gt, '--dets', viaFile, '--json');
+  assert.equal(b.status, 0, b.stderr);
+
+  assert.deepEqual(JSON.parse(readFileSync(viaModel, 'utf8')), JSON.parse(readFileSync(viaFile, 'utf8')));
+  assert.deepEqual(JSON.parse(a.stdout), JSON.parse(b.stdout));
 });
 
 test('eval model-mode argument errors exit 2 without a stack trace', () => {
