@@ -237,7 +237,7 @@ function runVoc(v: Values): number {
 /** `retinanet eval`: COCO (pycocotools-identical) or Pascal VOC evaluation of a results file, or of a model run on a dataset. */
 export const evalCommand: Command = {
   name: 'eval',
-  summary: 'Evaluate detections: COCO mAP (pycocotools-identical) or Pascal VOC AP, with reports',
+  summary: 'Evaluate detections or a model on a dataset: COCO mAP (pycocotools-identical) or Pascal VOC AP, with reports',
   help,
   async run(argv) {
     const { values } = parseArgs({
