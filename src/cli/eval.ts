@@ -161,7 +161,11 @@ export function labelCategories(numClasses: number, modelNames: readonly string[
   }
   if (numClasses === source.classNames.length) return [...source.categoryIds];
   const maxId = Math.max(...source.categoryIds);
-  if (numClasses > maxId) return Array.from({ length: numClasses }, (_, i) => i);
+  if (numClasses > maxId) {
+    // Said aloud because it is a guess: right for torchvision's COCO weights on COCO data only.
+    process.stderr.write(`note: the model's ${numClasses} classes have no names; its labels are read as the dataset's category ids (torchvision COCO convention)\n`);
+    return Array.from({ length: numClasses }, (_, i) => i);
+  }
   throw new UserError(`the model has ${numClasses} classes without names and the dataset ${source.classNames.length} categories (ids up to ${maxId}): cannot tell which is which; give a sidecar or a --config with classNames`);
 }
 
