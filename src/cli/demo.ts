@@ -79,6 +79,9 @@ async function run(argv: string[]): Promise<number> {
     momentum: 0.9,
     weightDecay: 1e-4,
     warmupIters: Math.min(100, Math.floor(iters / 10)),
+    // From scratch without normalisation in the backbone, an occasional huge gradient would
+    // otherwise blow the run up.
+    clipGradNorm: DEMO_DEFAULTS.clipGradNorm,
     flip: true,
     padTo: 32,
     seed,

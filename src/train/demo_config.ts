@@ -6,7 +6,7 @@
 import { SYNTHETIC_CLASSES } from '../data/synthetic.js';
 import { type RetinaNetConfig, configFor } from '../model/config.js';
 
-export const DEMO_DEFAULTS = { iters: 1200, batch: 8, lr: 0.02 } as const;
+export const DEMO_DEFAULTS = { iters: 1000, batch: 8, lr: 0.02, clipGradNorm: 5 } as const;
 
 export function demoConfig(imageSize = 192): RetinaNetConfig {
   const octaves = [16, 32, 64, 128, 256];
@@ -16,7 +16,7 @@ export function demoConfig(imageSize = 192): RetinaNetConfig {
     classNames: [...SYNTHETIC_CLASSES],
     backbone: { baseWidth: 32 },
     fpn: { channels: 64, p6From: 'c5' },
-    head: { convs: 2 },
+    head: { convs: 2, groupNorm: true },
     anchors: { sizes: octaves.map((x) => [x, Math.trunc(x * 2 ** (1 / 3)), Math.trunc(x * 2 ** (2 / 3))]) },
     transform: { minSize: imageSize, maxSize: imageSize },
   });
