@@ -94,6 +94,21 @@ function swapGroupedChannels(w: Tensor, group: number): Tensor {
   return op.reshape(op.transpose(r, [0, 2, 1, 3, 4]), [cig * group, co / group, kh, kw]);
 }
 
+/**
+ * Reverses both spatial axes of a kernel [A, B, kH, kW]. A MatMul with the kH*kW anti-identity
+ * is exact (one product by 1 per output) and several times faster in ONNX Runtime than a Slice
+ * with negative steps.
+ */
+function flipKernel(w: Tensor): Tensor {
+  const [a, b, kh, kw] = w.shape as [number, number, number, number];
+  const k = kh * kw;
+  if (k === 1) return w;
+  const perm = w.dtype === 'float64' ? new Float64Array(k * k) : new Float32Array(k * k);
+  for (let i = 0; i < k; i++) perm[i * k + (k - 1 - i)] = 1;
+  const p = w.graph.constant(perm, [k, k], w.dtype);
+  return op.reshape(op.matmul(op.reshape(w, [a * b, k]), p), [a, b, kh, kw]);
+}
+
 /** Gradient of conv's input: Conv over flipped weights when stride is 1, else ConvTranspose. */
 function convInputGrad(dy: Tensor, w: Tensor, xShape: Shape, geo: ConvGeo): Tensor {
   const [, , h, wd] = xShape as [number, number, number, number];
@@ -104,7 +119,7 @@ function convInputGrad(dy: Tensor, w: Tensor, xShape: Shape, geo: ConvGeo): Tens
   if (geo.strides[0] === 1 && geo.strides[1] === 1 && pads.every((p) => p >= 0)) {
     // A stride-1 conv's adjoint is a conv with the spatially flipped, channel-swapped kernel,
     // which runs on ONNX Runtime's fast conv path.
-    const flipped = op.slice(swapGroupedChannels(w, geo.group), [-1, -1], [-(2 ** 31), -(2 ** 31)], [2, 3], [-1, -1]);
+    const flipped = flipKernel(swapGroupedChannels(w, geo.group));
     return op.conv(dy, flipped, null, { pads, dilations: geo.dilations, group: geo.group });
   }
   const [, , oh, ow] = dy.shape as [number, number, number, number];
@@ -146,8 +161,38 @@ function convWeightGradGroup(x: Tensor, dy: Tensor, geo: ConvGeo): Tensor {
   return op.reshape(total, [co, c, kh, kw]);
 }
 
+/**
+ * dW for stride 1, dilation 1 (most of a ResNet): with the input padded and flattened row-major
+ * (row width Wp), every kernel tap's receptive field is one contiguous run of Ho*Wp values per
+ * channel, offset by ky*Wp + kx. dY is widened to Wp with zero columns so those runs line up;
+ * each tap is then a contiguous Slice and one MatMul, with no strided copies and no im2col concat.
+ */
+function convWeightGradStride1(x: Tensor, dy: Tensor, geo: ConvGeo): Tensor {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const [, co, oh, ow] = dy.shape as [number, number, number, number];
+  const [kh, kw] = geo.kernel;
+  const [pt, pl, pb, pr] = geo.pads;
+  const wp = w + pl + pr;
+  // One extra zero row keeps the last tap's run inside the tensor.
+  const rows = h + pt + pb + 1;
+  const xflat = op.reshape(op.pad(x, [0, 0, pt, pl, 0, 0, pb + 1, pr]), [n, c, rows * wp]);
+  const dyWide = op.reshape(op.pad(dy, [0, 0, 0, 0, 0, 0, 0, wp - ow]), [n, co, oh * wp]);
+  const taps: Tensor[] = [];
+  for (let ky = 0; ky < kh; ky++) {
+    for (let kx = 0; kx < kw; kx++) {
+      const o = ky * wp + kx;
+      const xt = op.slice(xflat, [o], [o + oh * wp], [2]);
+      const t = op.matmul(dyWide, op.transpose(xt, [0, 2, 1]));
+      taps.push(op.reshape(n > 1 ? op.reduceSum(t, [0]) : t, [co, c, 1]));
+    }
+  }
+  return op.reshape(op.concat(taps, 2), [co, c, kh, kw]);
+}
+
 /** dW of a (possibly grouped) conv with input x and output gradient dy. */
 function convWeightGrad(x: Tensor, dy: Tensor, geo: ConvGeo): Tensor {
+  const unitStride = geo.strides[0] === 1 && geo.strides[1] === 1 && geo.dilations[0] === 1 && geo.dilations[1] === 1;
+  if (geo.group === 1 && unitStride && geo.kernel[0] * geo.kernel[1] > 1) return convWeightGradStride1(x, dy, geo);
   if (geo.group === 1) return convWeightGradGroup(x, dy, geo);
   const cg = x.shape[1]! / geo.group;
   const og = dy.shape[1]! / geo.group;

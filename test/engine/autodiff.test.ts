@@ -44,6 +44,7 @@ const cases: Case[] = [
   { name: 'Conv 1x1 stride 2', f: ([x, w]) => op.conv(x!, w!, null, { strides: 2 }), inputs: [{ shape: [2, 4, 6, 6] }, { shape: [3, 4, 1, 1] }], covers: ['Conv'] },
   { name: 'Conv 7x7 stride 2 pad 3 (ResNet stem)', f: ([x, w]) => op.conv(x!, w!, null, { strides: 2, pads: 3 }), inputs: [{ shape: [1, 3, 12, 11] }, { shape: [2, 3, 7, 7] }], covers: ['Conv'] },
   { name: 'Conv dilation 2, groups 2, asymmetric pads', f: ([x, w]) => op.conv(x!, w!, null, { dilations: 2, group: 2, pads: [2, 1, 1, 2] }), inputs: [{ shape: [1, 4, 7, 7] }, { shape: [6, 2, 3, 3] }], covers: ['Conv'] },
+  { name: 'Conv 2x3 kernel, stride 1, asymmetric pads (contiguous-tap dW path)', f: ([x, w]) => op.conv(x!, w!, null, { pads: [1, 0, 0, 2] }), inputs: [{ shape: [2, 3, 5, 6] }, { shape: [4, 3, 2, 3] }], covers: ['Conv'] },
   { name: 'ConvTranspose stride 2 with bias', f: ([x, w, b]) => op.convTranspose(x!, w!, b!, { strides: 2, pads: 1, outputPadding: 1 }), inputs: [{ shape: [1, 3, 4, 5] }, { shape: [3, 2, 3, 3] }, { shape: [2] }], covers: ['ConvTranspose'] },
   { name: 'MaxPool 3x3 stride 2 pad 1', f: ([x]) => op.maxPool(x!, { kernel: 3, strides: 2, pads: 1 }), inputs: [{ shape: [2, 2, 7, 6], values: distinctValues(168, 7) }], covers: ['MaxPool'] },
   { name: 'AveragePool 2x2', f: ([x]) => op.averagePool(x!, { kernel: 2 }), inputs: [{ shape: [1, 2, 6, 4] }], covers: ['AveragePool'] },
