@@ -26,6 +26,8 @@ export const BENCHMARKS: readonly BenchmarkInfo[] = [
   { name: 'nms', summary: 'class-wise NMS of 10k boxes over 80 classes (vs torchvision batched_nms)', flags: '[--boxes N] [--classes K] [--threads N]', threads: true },
   { name: 'postprocess', summary: 'post-processing of ~50k anchors x 80 classes (vs torchvision postprocess_detections)', flags: '[--size HxW] [--classes K] [--threads N]', threads: true },
   { name: 'targets', summary: 'anchor-to-gt matching and box encoding, 201,600 anchors x 50 boxes (vs torchvision)', flags: '[--gt N] [--threads N]', threads: true },
+  { name: 'detect', summary: 'retinanet_resnet50_fpn whole detect path on one 512x640 image (vs torchvision)', flags: '[--threads N] [--runs N] [--size HxW]', threads: true },
+  { name: 'train-step', summary: 'retinanet_resnet50_fpn SGD step, batch 2 x 512x512: time and peak RSS (vs torchvision)', flags: '[--threads N] [--runs N] [--batch N] [--size S] [--classes K]', threads: true },
 ];
 
 function listing(): string {
@@ -82,6 +84,8 @@ async function runScript(info: BenchmarkInfo, argv: string[]): Promise<number> {
     nms: () => import('../../bench/nms.js'),
     postprocess: () => import('../../bench/postprocess.js'),
     targets: () => import('../../bench/targets.js'),
+    detect: () => import('../../bench/detect.js'),
+    'train-step': () => import('../../bench/train_step.js'),
   };
   const load = modules[info.name];
   if (!load) throw new Error(`benchmark '${info.name}' has no module`);
@@ -101,4 +105,4 @@ async function run(argv: string[]): Promise<number> {
   return info.name === 'engine' ? runEngine(rest) : runScript(info, rest);
 }
 
-export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets)', help, run };
+export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step)', help, run };

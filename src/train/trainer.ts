@@ -77,13 +77,14 @@ export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
 }
 
-interface TrainExecutable {
+export interface TrainExecutable {
   exe: Executable;
   names: string[];
   release(): Promise<void>;
 }
 
-function buildTrainGraph(model: RetinaNet, n: number, h: number, w: number, numAnchors: number, threads?: number): Promise<TrainExecutable> {
+/** Compiles the training graph (losses + gradients of every trainable parameter) for one batch shape. */
+export function buildTrainGraph(model: RetinaNet, n: number, h: number, w: number, numAnchors: number, threads?: number): Promise<TrainExecutable> {
   const cfg = model.config;
   const g = new Graph();
   const images = g.input('images', 'float32', [n, 3, h, w]);

@@ -1,0 +1,51 @@
+/**
+ * Inference benchmark: retinanet_resnet50_fpn (91 classes) on one 512x640 image, the whole
+ * detect path (preprocess, network, post-process), against torchvision in the same run. Both
+ * sides use the same deterministic hash weights (src/nn/hash_init.ts), so they do the same
+ * post-processing work. `retinanet bench detect [--threads N] [--runs N] [--size HxW]`.
+ */
+import { configFor } from '../src/model/config.js';
+import { RetinaNet } from '../src/model/model.js';
+import { hashUniform, hashWeight } from '../src/nn/hash_init.js';
+import { runIfScript, runTorch } from './detection_common.js';
+
+function parse(argv: string[]): { threads: number; runs: number; h: number; w: number } {
+  const get = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const [h, w] = (get('size') ?? '512x640').split('x').map(Number) as [number, number];
+  return { threads: Number(get('threads') ?? 2), runs: Number(get('runs') ?? 8), h, w };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { threads, runs, h, w } = parse(argv);
+  const cfg = configFor('retinanet_resnet50_fpn', { transform: { minSize: Math.min(h, w), maxSize: Math.max(h, w) }, inference: { detectionsPerImg: 300 } });
+  const model = new RetinaNet(cfg);
+  for (const [name, info] of model.store.info) model.store.values.set(name, hashWeight(name, info.shape));
+  const image = { data: Float32Array.from(hashUniform('bench-image', 3 * h * w)), height: h, width: w };
+  const t0 = performance.now();
+  let det = (await model.detect([image], { threads }))[0]!;
+  const firstMs = performance.now() - t0;
+  await model.detect([image], { threads });
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const s = performance.now();
+    det = (await model.detect([image], { threads }))[0]!;
+    times.push(performance.now() - s);
+  }
+  times.sort((a, b) => a - b);
+  const ours = { medianMs: times[times.length >> 1]!, minMs: times[0]! };
+  const torch = runTorch<{ medianMs: number; minMs: number; threads: number; detections: number }>('detect_torchvision.py', [String(h), String(w), String(threads), String(runs)]);
+  console.log(`retinanet_resnet50_fpn, one ${h}x${w} image, whole detect path, ${threads} threads`);
+  console.log(`  retinanet-ts : median ${ours.medianMs.toFixed(1)} ms, min ${ours.minMs.toFixed(1)} ms (${runs} runs; first call incl. compile ${firstMs.toFixed(0)} ms), ${det.scores.length} detections`);
+  if (typeof torch === 'string') {
+    console.log(`  torchvision  : ${torch}`);
+    return;
+  }
+  console.log(`  torchvision  : median ${torch.medianMs.toFixed(1)} ms, min ${torch.minMs.toFixed(1)} ms, ${torch.detections} detections`);
+  console.log(`  ratio ours/torchvision (median): ${(ours.medianMs / torch.medianMs).toFixed(2)}x (target <= 0.75x)`);
+  await model.dispose();
+}
+
+runIfScript(import.meta.url, main);

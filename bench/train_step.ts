@@ -1,0 +1,93 @@
+/**
+ * Training-step benchmark: retinanet_resnet50_fpn layout (trainable backbone layers 3), batch of
+ * N images of SxS (default 2 x 512), K classes (default 3, as BCCD), one SGD step including
+ * target assignment and the parameter update, against torchvision in the same run; reports
+ * peak RSS of both processes. `retinanet bench train-step [--threads N] [--runs N] [--batch N]
+ * [--size S] [--classes K]`.
+ */
+import { configFor } from '../src/model/config.js';
+import { RetinaNet } from '../src/model/model.js';
+import { hashUniform } from '../src/nn/hash_init.js';
+import { memorySource } from '../src/train/source.js';
+import { prepareBatch } from '../src/train/batches.js';
+import { buildTrainGraph } from '../src/train/trainer.js';
+import { Sgd } from '../src/train/sgd.js';
+import { runIfScript, runTorch } from './detection_common.js';
+
+function parse(argv: string[]): { threads: number; runs: number; batch: number; size: number; classes: number } {
+  const get = (name: string, d: number): number => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? Number(argv[i + 1]) : d;
+  };
+  return { threads: get('threads', 2), runs: get('runs', 5), batch: get('batch', 2), size: get('size', 512), classes: get('classes', 3) };
+}
+
+/** Deterministic boxes: 8 per image, 20-200 px, labels cycling through the classes. */
+function boxesFor(i: number, size: number, classes: number): { boxes: number[]; labels: number[] } {
+  const u = hashUniform(`train-boxes-${i}`, 32);
+  const boxes: number[] = [];
+  const labels: number[] = [];
+  for (let k = 0; k < 8; k++) {
+    const s = 20 + 180 * u[4 * k]!;
+    const x = (size - s) * u[4 * k + 1]!;
+    const y = (size - s) * u[4 * k + 2]!;
+    boxes.push(x, y, x + s * (0.6 + 0.8 * u[4 * k + 3]!) * 0.9, y + s * 0.9);
+    labels.push(k % classes);
+  }
+  return { boxes, labels };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { threads, runs, batch, size, classes } = parse(argv);
+  const cfg = configFor('retinanet_resnet50_fpn', { numClasses: classes, transform: { minSize: size, maxSize: size } });
+  const model = new RetinaNet(cfg, 0);
+  const samples = Array.from({ length: batch }, (_, i) => {
+    const b = boxesFor(i, size, classes);
+    return { image: { data: Float32Array.from(hashUniform(`train-image-${i}`, 3 * size * size)), width: size, height: size }, boxes: Float32Array.from(b.boxes), labels: Int32Array.from(b.labels) };
+  });
+  const source = memorySource(samples, Array.from({ length: classes }, (_, i) => `c${i}`));
+  const sgd = new Sgd({ momentum: 0.9, weightDecay: 1e-4 });
+  const opts = { config: cfg, flip: false, padTo: 32, seed: 0, boxLoss: cfg.loss.box };
+  const t0 = performance.now();
+  const first = await prepareBatch(source, 0, [...Array(batch).keys()], opts);
+  const [n, , h, w] = first.shape;
+  const train = await buildTrainGraph(model, n, h, w, first.anchors.length / 4, threads);
+  const compileMs = performance.now() - t0;
+  const times: number[] = [];
+  let loss = 0;
+  for (let i = 0; i < runs + 2; i++) {
+    const s = performance.now();
+    const b = await prepareBatch(source, i, [...Array(batch).keys()], opts);
+    const feeds = new Map<string, Float32Array | BigInt64Array>(model.store.values);
+    feeds.set('images', b.images);
+    feeds.set('labels', b.targets.labels);
+    feeds.set('valid', b.targets.valid);
+    feeds.set('foreground', b.targets.foreground);
+    feeds.set('boxTargets', b.targets.boxTargets);
+    feeds.set('normalizer', b.targets.normalizer);
+    const out = (await train.exe.run(feeds)) as Float32Array[];
+    loss = out[0]![0]! + out[1]![0]!;
+    sgd.step(model.store.values, new Map(train.names.map((nm, k) => [nm, out[k + 2]!])), 0.001);
+    if (i >= 2) times.push(performance.now() - s);
+  }
+  times.sort((a, b) => a - b);
+  const ours = { medianMs: times[times.length >> 1]!, minMs: times[0]!, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+  const torch = runTorch<{ medianMs: number; minMs: number; peakRssMb: number; loss: number }>('train_step_torchvision.py', [
+    String(batch),
+    String(size),
+    String(classes),
+    String(threads),
+    String(runs),
+    JSON.stringify(samples.map((s) => ({ boxes: Array.from(s.boxes), labels: Array.from(s.labels) }))),
+  ]);
+  console.log(`retinanet_resnet50_fpn training step, batch ${batch} x ${size}x${size}, ${classes} classes, ${threads} threads`);
+  console.log(`  retinanet-ts : median ${ours.medianMs.toFixed(0)} ms, min ${ours.minMs.toFixed(0)} ms (${runs} steps; graph build + compile ${compileMs.toFixed(0)} ms), peak RSS ${ours.peakRssMb.toFixed(0)} MB, loss ${loss.toFixed(3)}`);
+  if (typeof torch === 'string') {
+    console.log(`  torchvision  : ${torch}`);
+    return;
+  }
+  console.log(`  torchvision  : median ${torch.medianMs.toFixed(0)} ms, min ${torch.minMs.toFixed(0)} ms, peak RSS ${torch.peakRssMb.toFixed(0)} MB, loss ${torch.loss.toFixed(3)}`);
+  console.log(`  ratio ours/torchvision: step time ${(ours.medianMs / torch.medianMs).toFixed(2)}x (target <= 1.0x), peak RSS ${(ours.peakRssMb / torch.peakRssMb).toFixed(2)}x (target <= 1.5x)`);
+}
+
+runIfScript(import.meta.url, main);
