@@ -27,6 +27,7 @@ export const BENCHMARKS: readonly BenchmarkInfo[] = [
   { name: 'postprocess', summary: 'post-processing of ~50k anchors x 80 classes (vs torchvision postprocess_detections)', flags: '[--size HxW] [--classes K] [--threads N]', threads: true },
   { name: 'targets', summary: 'anchor-to-gt matching and box encoding, 201,600 anchors x 50 boxes (vs torchvision)', flags: '[--gt N] [--threads N]', threads: true },
   { name: 'detect', summary: 'retinanet_resnet50_fpn whole detect path on one 512x640 image (vs torchvision)', flags: '[--threads N] [--runs N] [--size HxW]', threads: true },
+  { name: 'ablation', summary: 'focal-loss ablation in miniature: CE, alpha-balanced CE, gamma 0.5/1/2/5 on synthetic data (long: ~25 min)', flags: '[--iters N] [--seed S] [--threads N]', threads: true },
   { name: 'train-step', summary: 'retinanet_resnet50_fpn SGD step, batch 2 x 512x512: time and peak RSS (vs torchvision)', flags: '[--threads N] [--runs N] [--batch N] [--size S] [--classes K]', threads: true },
 ];
 
@@ -86,6 +87,7 @@ async function runScript(info: BenchmarkInfo, argv: string[]): Promise<number> {
     targets: () => import('../../bench/targets.js'),
     detect: () => import('../../bench/detect.js'),
     'train-step': () => import('../../bench/train_step.js'),
+    ablation: () => import('../../bench/focal_ablation.js'),
   };
   const load = modules[info.name];
   if (!load) throw new Error(`benchmark '${info.name}' has no module`);
@@ -105,4 +107,4 @@ async function run(argv: string[]): Promise<number> {
   return info.name === 'engine' ? runEngine(rest) : runScript(info, rest);
 }
 
-export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step)', help, run };
+export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation)', help, run };

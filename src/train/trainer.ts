@@ -50,6 +50,11 @@ export interface TrainOptions {
   valEvery: number;
   /** Print nothing but errors. */
   quiet?: boolean;
+  /**
+   * Pause after this many iterations as Ctrl-C would (checkpoint saved, run resumable); the
+   * schedule still spans `iters`. For time-boxed sessions and tests.
+   */
+  stopAt?: number;
 }
 
 /** One step of the JSONL log. */
@@ -259,6 +264,7 @@ export class Trainer {
         bar?.update(this.iteration, `loss ${rec.loss.toFixed(3)} (cls ${lossCls.toFixed(3)} box ${lossBox.toFixed(3)}) lr ${lr.toPrecision(2)} ${ips.toFixed(1)} img/s`);
         const finished = this.iteration >= o.iters;
         if (this.val && (this.iteration % o.valEvery === 0 || finished)) lastVal = await this.validate(elapsed());
+        if (o.stopAt !== undefined && this.iteration >= o.stopAt && !finished) this.interrupted = true;
         if (this.iteration % o.checkpointEvery === 0 || finished || this.interrupted) {
           await this.checkpoint(elapsed());
           lastGoodCheckpoint = this.iteration;

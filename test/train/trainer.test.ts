@@ -1,0 +1,103 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { generateSynthetic, SYNTHETIC_CLASSES } from '../../src/data/synthetic.js';
+import { RetinaNet } from '../../src/model/model.js';
+import { demoConfig } from '../../src/train/demo_config.js';
+import { memorySource } from '../../src/train/source.js';
+import { BatchSampler, prepareBatch } from '../../src/train/batches.js';
+import { Trainer, type TrainOptions, buildTrainGraph } from '../../src/train/trainer.js';
+
+const SIZE = 64;
+const samples = generateSynthetic({ count: 6, seed: 5, imageSize: SIZE, minObjectSize: 8, maxObjectSize: 40 });
+const source = memorySource(samples, SYNTHETIC_CLASSES);
+const cfg = demoConfig(SIZE);
+
+function options(outDir: string, over: Partial<TrainOptions> = {}): TrainOptions {
+  return { iters: 4, batchSize: 2, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, warmupIters: 1, flip: true, padTo: 32, seed: 3, threads: 1, outDir, checkpointEvery: 2, valEvery: 100, quiet: true, ...over };
+}
+
+function tmp(): string {
+  return mkdtempSync(path.join(tmpdir(), 'retinanet-train-test-'));
+}
+
+function readLog(dir: string): Record<string, number>[] {
+  return readFileSync(path.join(dir, 'log.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, number>);
+}
+
+test('epoch 0 visits images in dataset order; later epochs are seeded permutations', () => {
+  const s = new BatchSampler(source, 2, 1);
+  assert.deepEqual([s.batchAt(0), s.batchAt(1), s.batchAt(2)], [[0, 1], [2, 3], [4, 5]]);
+  const e1 = [s.batchAt(3), s.batchAt(4), s.batchAt(5)].flat();
+  assert.deepEqual([...e1].sort(), [0, 1, 2, 3, 4, 5]);
+  const again = new BatchSampler(source, 2, 1);
+  assert.deepEqual([again.batchAt(3), again.batchAt(4), again.batchAt(5)].flat(), e1);
+});
+
+test('with lr 0 and no augmentation the first logged losses are those of the initial weights on the first batch', async () => {
+  const dir = tmp();
+  const model = new RetinaNet(cfg, 11);
+  const r = await new Trainer(model, source, undefined, options(dir, { lr: 0, flip: false, iters: 1 })).run();
+  assert.equal(r.stopped, 'done');
+  // Recompute independently: same first batch (images 0 and 1), fresh model with the same seed.
+  const fresh = new RetinaNet(cfg, 11);
+  const b = await prepareBatch(source, 0, [0, 1], { config: cfg, flip: false, padTo: 32, seed: 3, boxLoss: 'l1' });
+  const [n, , h, w] = b.shape;
+  const exe = await buildTrainGraph(fresh, n, h, w, b.anchors.length / 4, 1);
+  const feeds = new Map<string, Float32Array | BigInt64Array>(fresh.store.values);
+  feeds.set('images', b.images);
+  for (const k of ['labels', 'valid', 'foreground', 'boxTargets', 'normalizer'] as const) feeds.set(k, b.targets[k]);
+  const out = (await exe.exe.run(feeds)) as Float32Array[];
+  await exe.release();
+  const [first] = readLog(dir);
+  assert.equal(first!['iter'], 0);
+  assert.equal(first!['loss_cls'], out[0]![0]);
+  assert.equal(first!['loss_box'], out[1]![0]);
+  assert.ok(first!['num_fg']! > 0);
+  for (const key of ['iter', 'loss_cls', 'loss_box', 'lr', 'num_fg', 'time']) assert.ok(key in first!, `log record has ${key}`);
+  // lr 0: the weights did not move.
+  for (const [name, v] of fresh.store.values) assert.deepEqual(model.store.get(name), v, name);
+});
+
+test('resuming from a checkpoint continues bit for bit', async () => {
+  const straight = tmp();
+  const a = new RetinaNet(cfg, 2);
+  await new Trainer(a, source, undefined, options(straight)).run();
+
+  const resumedDir = tmp();
+  const first = await new Trainer(new RetinaNet(cfg, 2), source, undefined, options(resumedDir, { stopAt: 2, checkpointEvery: 100 })).run();
+  assert.equal(first.stopped, 'interrupted');
+  assert.equal(first.iterations, 2);
+  const resumed = new RetinaNet(cfg, 99); // another init: everything must come from the checkpoint
+  const second = new Trainer(resumed, source, undefined, options(resumedDir));
+  const state = await second.resume();
+  assert.equal(state.iteration, 2);
+  const r = await second.run();
+  assert.equal(r.stopped, 'done');
+  assert.equal(r.iterations, 4);
+  for (const [name, v] of a.store.values) assert.deepEqual(resumed.store.get(name), v, `parameter ${name} after resume`);
+  const withoutTime = (recs: Record<string, number>[]): Record<string, number>[] => recs.map(({ time: _t, ...rest }) => rest);
+  assert.deepEqual(withoutTime(readLog(resumedDir)), withoutTime(readLog(straight)));
+  const files = readdirSync(path.join(resumedDir, 'checkpoint')).sort();
+  assert.deepEqual(files, ['optimizer-0000004.safetensors', 'state.json', 'weights-0000004.safetensors']);
+  for (const f of ['model.safetensors', 'model.json', 'loss.svg']) assert.ok(existsSync(path.join(resumedDir, f)), f);
+});
+
+test('a non-finite loss stops the run naming the step, without updating the weights', async () => {
+  const bad = samples.map((s, i) => (i === 2 ? { ...s, image: { ...s.image, data: s.image.data.map((v, k) => (k === 5 ? NaN : v)) } } : s));
+  const dir = tmp();
+  const model = new RetinaNet(cfg, 4);
+  const r = await new Trainer(model, memorySource(bad, SYNTHETIC_CLASSES), undefined, options(dir, { flip: false, checkpointEvery: 1 })).run();
+  assert.equal(r.stopped, 'nan');
+  assert.equal(r.iterations, 1);
+  assert.match(r.message!, /loss became NaN at step 1/);
+  assert.match(r.message!, /last good checkpoint \(step 1\)/);
+  const state = JSON.parse(readFileSync(path.join(dir, 'checkpoint', 'state.json'), 'utf8')) as { iteration: number };
+  assert.equal(state.iteration, 1);
+  for (const v of model.store.values.values()) assert.ok(v.every(Number.isFinite));
+});
