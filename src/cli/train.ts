@@ -34,6 +34,8 @@ Model:
   --min-size N         short side of training images (default from the architecture)
   --max-size N         long side limit
   --scale-jitter LIST  short sides to sample from per batch, e.g. 640,672,704,736,768,800
+  --size-divisible N   pad batches to multiples of N (default 128: few distinct shapes, so
+                       few compiled graphs; 32 as torchvision for fixed-size datasets)
 
 Loss:
   --loss focal|ce|focal-star   classification loss (default focal; ce = alpha-balanced CE)
@@ -75,6 +77,7 @@ const options = {
   'min-size': { type: 'string' },
   'max-size': { type: 'string' },
   'scale-jitter': { type: 'string' },
+  'size-divisible': { type: 'string' },
   loss: { type: 'string' },
   gamma: { type: 'string' },
   alpha: { type: 'string' },
@@ -166,7 +169,7 @@ async function run(argv: string[]): Promise<number> {
     clipGradNorm,
     flip: v['no-augment'] !== true,
     minSizes,
-    padTo: 128,
+    padTo: numberFlag(v, 'size-divisible', { integer: true, min: 32 }) ?? 128,
     seed,
     threads,
     outDir,

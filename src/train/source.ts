@@ -26,6 +26,8 @@ export interface SampleSource {
   /** Width / height of sample i when known without decoding (aspect-ratio grouping). */
   aspect(i: number): number | undefined;
   get(i: number): Promise<Sample>;
+  /** The dataset behind a file-backed source: lets a worker thread rebuild the source itself. */
+  readonly dataset?: DetectionDataset;
   /** Ground truth of sample i for evaluation (crowd boxes included, flagged). */
   groundTruth(i: number): { boxes: Float32Array; labels: Int32Array; crowd: Uint8Array; width: number; height: number } | undefined;
 }
@@ -42,6 +44,7 @@ function withoutCrowd(boxes: Float32Array, labels: Int32Array, crowd: Uint8Array
 /** A dataset read from disk; images are decoded when a sample is requested. */
 export function datasetSource(ds: DetectionDataset): SampleSource {
   return {
+    dataset: ds,
     length: ds.images.length,
     classNames: ds.classNames,
     categoryIds: ds.categoryIds,

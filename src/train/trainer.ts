@@ -15,7 +15,8 @@ import type { RetinaNet } from '../model/model.js';
 import { evaluateModel } from '../model/evaluate.js';
 import { buildRetinaNet } from '../model/retinanet.js';
 import { ProgressBar } from '../cli/progress.js';
-import { BatchSampler, type PreparedBatch, prepareBatch } from './batches.js';
+import { BatchSampler, type PreparedBatch } from './batches.js';
+import { BatchPrefetcher } from './prefetch.js';
 import { type TrainState, loadCheckpoint, saveCheckpoint, saveModel, writeAtomic } from './checkpoint.js';
 import { lossCurveSvg } from './plot.js';
 import { type LrSchedule, learningRate, paperSchedule } from './schedule.js';
@@ -50,6 +51,8 @@ export interface TrainOptions {
   valEvery: number;
   /** Print nothing but errors. */
   quiet?: boolean;
+  /** Prepare batches in a worker thread (default true). */
+  prefetchWorker?: boolean;
   /**
    * Pause after this many iterations as Ctrl-C would (checkpoint saved, run resumable); the
    * schedule still spans `iters`. For time-boxed sessions and tests.
@@ -205,7 +208,8 @@ export class Trainer {
     await mkdir(o.outDir, { recursive: true });
     const sampler = new BatchSampler(this.train, o.batchSize, o.seed);
     const batchOpts = { config: this.model.config, flip: o.flip, minSizes: o.minSizes, padTo: o.padTo, seed: o.seed, boxLoss: this.model.config.loss.box };
-    const prepare = (iter: number): Promise<PreparedBatch> => prepareBatch(this.train, iter, sampler.batchAt(iter), batchOpts);
+    const prefetcher = new BatchPrefetcher(this.train, batchOpts, o.prefetchWorker ?? true);
+    const prepare = (iter: number): Promise<PreparedBatch> => prefetcher.prepare(iter, sampler.batchAt(iter));
     const onSigint = (): void => {
       this.interrupted = true;
       if (!o.quiet) process.stderr.write('\ninterrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)\n');
@@ -279,6 +283,7 @@ export class Trainer {
       throw err;
     } finally {
       process.removeListener('SIGINT', onSigint);
+      await prefetcher.close();
     }
     bar?.done();
     await saveModel(path.join(o.outDir, 'model.safetensors'), this.model.store.values, this.model.parameterShapes(), this.model.config, {
