@@ -23,8 +23,9 @@ Options:
   --arch NAME              ${architectureNames().join(', ')}
   --config FILE            JSON config ({"arch": NAME, ...overrides})
   --num-classes N          number of classes (torchvision COCO weights: 91)
-  --min-size N             short side after resizing (default 800)
-  --max-size N             long side limit (default 1333)
+  --min-size N             short side after resizing (default: the sidecar's or the
+                           architecture's, 800 for the torchvision ones)
+  --max-size N             long side limit (default: likewise, 1333)
   --score-thresh S         minimum score (default 0.05)
   --nms-thresh T           IoU threshold of class-wise NMS (default 0.5)
   --detections-per-img N   detections kept per image (default 100; torchvision uses 300)

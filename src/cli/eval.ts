@@ -204,6 +204,7 @@ async function runModel(v: Values): Promise<number> {
       categoryIds,
       indices: [...Array(count).keys()],
       onProgress: (done) => bar?.update(done),
+      onSkip: (message) => process.stderr.write(`\nwarning: ${message}\n`),
     });
   } finally {
     bar?.done();

@@ -22,6 +22,8 @@ export interface EvaluateOptions extends InferenceOptions {
   indices?: readonly number[];
   /** Called after each image. */
   onProgress?: (done: number, total: number) => void;
+  /** Called for an image that cannot be read; it is left out of the evaluation. Default: rethrow. */
+  onSkip?: (message: string) => void;
   /**
    * COCO category id per model label (default: the source's `categoryIds`, right when the
    * model was trained on this dataset). Labels mapped to a negative id are dropped, so a model
@@ -34,13 +36,23 @@ export interface EvaluateOptions extends InferenceOptions {
 export async function evaluateModel(model: RetinaNet, source: SampleSource, opts: EvaluateOptions = {}): Promise<{ result: CocoEvalResult; detections: CocoResult[] }> {
   const indices = opts.indices ?? [...Array(source.length).keys()];
   const detections: CocoResult[] = [];
+  const evaluated: number[] = [];
   let done = 0;
   for (const i of indices) {
-    const s = await source.get(i);
+    let s;
+    try {
+      s = await source.get(i);
+    } catch (err) {
+      if (!opts.onSkip) throw err;
+      opts.onSkip(`${source.describe(i)}: ${(err as Error).message}; left out of the evaluation`);
+      opts.onProgress?.(++done, indices.length);
+      continue;
+    }
+    evaluated.push(i);
     const [det] = await model.detect([s.image], opts);
     for (const r of toCocoResults(det!, source.imageId(i), opts.categoryIds ?? source.categoryIds)) if (r.category_id >= 0) detections.push(r);
     opts.onProgress?.(++done, indices.length);
   }
-  const gt = await cocoGroundTruth(source, indices);
+  const gt = await cocoGroundTruth(source, evaluated);
   return { result: evaluateCoco(gt, detections), detections };
 }

@@ -7,11 +7,9 @@ import { STACK_LINE, cli } from './helpers.js';
 test('bench without a name lists every benchmark', () => {
   const r = cli('bench');
   assert.equal(r.status, 0, r.stderr);
-  for (const name of ['engine', 'eval', 'nms', 'postprocess', 'targets']) assert.match(r.stdout, new RegExp(`^  ${name} +\\S`, 'm'), name);
-  assert.deepEqual(
-    BENCHMARKS.map((b) => b.name),
-    ['engine', 'eval', 'nms', 'postprocess', 'targets'],
-  );
+  const names = ['engine', 'eval', 'nms', 'postprocess', 'targets', 'detect', 'ablation', 'train-step'];
+  for (const name of names) assert.match(r.stdout, new RegExp(`^  ${name} +\\S`, 'm'), name);
+  assert.deepEqual(BENCHMARKS.map((b) => b.name), names);
   const help = cli('bench', '--help');
   assert.equal(help.status, 0);
   assert.match(help.stdout, /Usage: retinanet bench <name>/);
@@ -20,7 +18,7 @@ test('bench without a name lists every benchmark', () => {
 
 test('bench argument errors exit 2 before anything runs', () => {
   const cases: [string[], RegExp][] = [
-    [['nope'], /unknown benchmark 'nope'; available: engine, eval, nms, postprocess, targets/],
+    [['nope'], /unknown benchmark 'nope'; available: engine, eval, nms, postprocess, targets, detect, ablation, train-step/],
     [['--json'], /give the benchmark's name before its options/],
     [['engine', '--threads', '0'], /--threads must be >= 1, got 0/],
     [['engine', '--threads', 'many'], /--threads must be an integer, got 'many'/],
