@@ -7,20 +7,15 @@ import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Rng } from '../src/data/random.js';
 
 /** Interpreter that has torch/torchvision (Debian packages); override with TORCH_PYTHON. */
 export const TORCH_PYTHON = process.env.TORCH_PYTHON ?? '/usr/bin/python3';
 
-/** Deterministic uniform [0, 1) generator (mulberry32). */
+/** Deterministic uniform [0, 1) generator: the project's seeded mulberry32 {@link Rng}. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** Standard normal samples from a uniform generator (Box-Muller). */

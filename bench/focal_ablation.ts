@@ -10,7 +10,7 @@ import path from 'node:path';
 import { mergeConfig } from '../src/model/config.js';
 import { RetinaNet } from '../src/model/model.js';
 import { evaluateModel } from '../src/model/evaluate.js';
-import { DEMO_DEFAULTS, demoConfig } from '../src/train/demo_config.js';
+import { DEMO_DEFAULTS, demoConfig, demoTrainOptions } from '../src/train/demo_config.js';
 import { syntheticSources } from '../src/train/synthetic_source.js';
 import { Trainer } from '../src/train/trainer.js';
 import { runIfScript } from './detection_common.js';
@@ -38,23 +38,7 @@ export async function main(argv: string[]): Promise<void> {
     const cfg = mergeConfig(demoConfig(), { loss: { classification: 'focal', gamma: s.gamma, alpha: s.alpha } });
     const model = new RetinaNet(cfg, seed);
     const out = mkdtempSync(path.join(tmpdir(), 'retinanet-ablation-'));
-    const trainer = new Trainer(model, train, undefined, {
-      iters,
-      batchSize: DEMO_DEFAULTS.batch,
-      lr: DEMO_DEFAULTS.lr,
-      momentum: 0.9,
-      weightDecay: 1e-4,
-      warmupIters: Math.min(100, Math.floor(iters / 10)),
-      clipGradNorm: DEMO_DEFAULTS.clipGradNorm,
-      flip: true,
-      padTo: 32,
-      seed,
-      threads,
-      outDir: out,
-      checkpointEvery: iters,
-      valEvery: iters,
-      quiet: true,
-    });
+    const trainer = new Trainer(model, train, undefined, demoTrainOptions({ iters, seed, threads, outDir: out, quiet: true }));
     const t0 = performance.now();
     const r = await trainer.run();
     const secs = (performance.now() - t0) / 1000;

@@ -8,18 +8,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CocoAnnotation, CocoDataset, CocoResult } from '../src/eval/index.js';
-
-/** mulberry32: small, fast, seedable; quality is ample for synthetic boxes. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './detection_common.js';
 
 const r2 = (v: number): number => Math.round(v * 100) / 100;
 

@@ -10,7 +10,7 @@ import { RetinaNet } from '../src/model/model.js';
 import { hashUniform } from '../src/nn/hash_init.js';
 import { memorySource } from '../src/train/source.js';
 import { prepareBatch } from '../src/train/batches.js';
-import { buildTrainGraph } from '../src/train/trainer.js';
+import { buildTrainGraph, trainFeeds } from '../src/train/trainer.js';
 import { Sgd } from '../src/train/sgd.js';
 import { runIfScript, runTorch } from './detection_common.js';
 
@@ -58,14 +58,7 @@ export async function main(argv: string[]): Promise<void> {
   for (let i = 0; i < runs + 2; i++) {
     const s = performance.now();
     const b = await prepareBatch(source, i, [...Array(batch).keys()], opts);
-    const feeds = new Map<string, Float32Array | BigInt64Array>(model.store.values);
-    feeds.set('images', b.images);
-    feeds.set('labels', b.targets.labels);
-    feeds.set('valid', b.targets.valid);
-    feeds.set('foreground', b.targets.foreground);
-    feeds.set('boxTargets', b.targets.boxTargets);
-    feeds.set('normalizer', b.targets.normalizer);
-    const out = (await train.exe.run(feeds)) as Float32Array[];
+    const out = (await train.exe.run(trainFeeds(model, b))) as Float32Array[];
     loss = out[0]![0]! + out[1]![0]!;
     sgd.step(model.store.values, new Map(train.names.map((nm, k) => [nm, out[k + 2]!])), 0.001);
     if (i >= 2) times.push(performance.now() - s);

@@ -9,7 +9,7 @@ import { RetinaNet } from '../model/model.js';
 import { evaluateModel } from '../model/evaluate.js';
 import { Trainer } from '../train/trainer.js';
 import { SYNTHETIC_DEFAULTS, syntheticSources } from '../train/synthetic_source.js';
-import { DEMO_DEFAULTS, demoConfig } from '../train/demo_config.js';
+import { DEMO_DEFAULTS, demoConfig, demoTrainOptions } from '../train/demo_config.js';
 import { drawDetections } from '../io/draw.js';
 import { COCO_STAT_KEYS } from '../eval/coco.js';
 import { formatCocoSummary } from '../eval/summary.js';
@@ -72,25 +72,7 @@ async function run(argv: string[]): Promise<number> {
   const cfg = demoConfig();
   const model = new RetinaNet(cfg, seed);
   say(`training ${cfg.name} (${(model.store.count(true) / 1e6).toFixed(1)}M parameters) on ${train.length} images, ${iters} iterations of ${batch}; output in ${outDir}`);
-  const trainer = new Trainer(model, train, undefined, {
-    iters,
-    batchSize: batch,
-    lr,
-    momentum: 0.9,
-    weightDecay: 1e-4,
-    warmupIters: Math.min(100, Math.floor(iters / 10)),
-    // From scratch without normalisation in the backbone, an occasional huge gradient would
-    // otherwise blow the run up.
-    clipGradNorm: DEMO_DEFAULTS.clipGradNorm,
-    flip: true,
-    padTo: 32,
-    seed,
-    threads,
-    outDir,
-    checkpointEvery: Math.max(100, Math.floor(iters / 4)),
-    valEvery: iters,
-    quiet,
-  });
+  const trainer = new Trainer(model, train, undefined, demoTrainOptions({ iters, batch, lr, seed, threads, outDir, quiet }));
   const result = await trainer.run();
   if (result.stopped === 'nan') {
     process.stderr.write(`error: ${result.message}\n`);

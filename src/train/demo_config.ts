@@ -5,6 +5,7 @@
  */
 import { SYNTHETIC_CLASSES } from '../data/synthetic.js';
 import { type RetinaNetConfig, configFor } from '../model/config.js';
+import type { TrainOptions } from './trainer.js';
 
 export const DEMO_DEFAULTS = { iters: 1000, batch: 8, lr: 0.02, clipGradNorm: 5 } as const;
 
@@ -20,4 +21,27 @@ export function demoConfig(imageSize = 192): RetinaNetConfig {
     anchors: { sizes: octaves.map((x) => [x, Math.trunc(x * 2 ** (1 / 3)), Math.trunc(x * 2 ** (2 / 3))]) },
     transform: { minSize: imageSize, maxSize: imageSize },
   });
+}
+
+/** The demo's training recipe for `iters` iterations (shared by `retinanet demo` and the ablation). */
+export function demoTrainOptions(o: { iters: number; batch?: number; lr?: number; seed: number; threads?: number; outDir: string; quiet?: boolean }): TrainOptions {
+  return {
+    iters: o.iters,
+    batchSize: o.batch ?? DEMO_DEFAULTS.batch,
+    lr: o.lr ?? DEMO_DEFAULTS.lr,
+    momentum: 0.9,
+    weightDecay: 1e-4,
+    warmupIters: Math.min(100, Math.floor(o.iters / 10)),
+    // From scratch without normalisation in the backbone, an occasional huge gradient would
+    // otherwise blow the run up.
+    clipGradNorm: DEMO_DEFAULTS.clipGradNorm,
+    flip: true,
+    padTo: 32,
+    seed: o.seed,
+    threads: o.threads,
+    outDir: o.outDir,
+    checkpointEvery: Math.max(100, Math.floor(o.iters / 4)),
+    valEvery: o.iters,
+    quiet: o.quiet,
+  };
 }

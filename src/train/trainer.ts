@@ -117,6 +117,19 @@ export function buildTrainGraph(model: RetinaNet, n: number, h: number, w: numbe
   return Executable.create(g, [loss.classification, loss.box, ...grads], { threads }).then((exe) => ({ exe, names, release: () => exe.release() }));
 }
 
+/** Feeds of the training graph for one batch: parameters, images and loss targets. */
+export function trainFeeds(model: RetinaNet, batch: PreparedBatch): Map<string, Float32Array | BigInt64Array> {
+  const feeds = new Map<string, Float32Array | BigInt64Array>(model.store.values);
+  feeds.set('images', batch.images);
+  feeds.set('labels', batch.targets.labels);
+  feeds.set('valid', batch.targets.valid);
+  feeds.set('foreground', batch.targets.foreground);
+  feeds.set('boxTargets', batch.targets.boxTargets);
+  feeds.set('normalizer', batch.targets.normalizer);
+  feeds.set('anchors', batch.anchors);
+  return feeds;
+}
+
 function globalNorm(grads: readonly Float32Array[]): number {
   let s = 0;
   for (const gr of grads) for (let i = 0; i < gr.length; i++) s += gr[i]! * gr[i]!;
@@ -234,15 +247,7 @@ export class Trainer {
         const [n, , h, w] = batch.shape;
         const numAnchors = batch.anchors.length / 4;
         const train = await this.sessions.get(`${n}x${h}x${w}`, () => buildTrainGraph(this.model, n, h, w, numAnchors, o.threads));
-        const feeds = new Map<string, Float32Array | BigInt64Array>(this.model.store.values);
-        feeds.set('images', batch.images);
-        feeds.set('labels', batch.targets.labels);
-        feeds.set('valid', batch.targets.valid);
-        feeds.set('foreground', batch.targets.foreground);
-        feeds.set('boxTargets', batch.targets.boxTargets);
-        feeds.set('normalizer', batch.targets.normalizer);
-        feeds.set('anchors', batch.anchors);
-        const out = (await train.exe.run(feeds)) as Float32Array[];
+        const out = (await train.exe.run(trainFeeds(this.model, batch))) as Float32Array[];
         const lossCls = out[0]![0]!;
         const lossBox = out[1]![0]!;
         const lr = learningRate(this.schedule, this.iteration);

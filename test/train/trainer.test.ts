@@ -8,7 +8,7 @@ import { RetinaNet } from '../../src/model/model.js';
 import { demoConfig } from '../../src/train/demo_config.js';
 import { memorySource } from '../../src/train/source.js';
 import { BatchSampler, prepareBatch } from '../../src/train/batches.js';
-import { Trainer, type TrainOptions, buildTrainGraph } from '../../src/train/trainer.js';
+import { Trainer, type TrainOptions, buildTrainGraph, trainFeeds } from '../../src/train/trainer.js';
 
 const SIZE = 64;
 const samples = generateSynthetic({ count: 6, seed: 5, imageSize: SIZE, minObjectSize: 8, maxObjectSize: 40 });
@@ -49,10 +49,7 @@ test('with lr 0 and no augmentation the first logged losses are those of the ini
   const b = await prepareBatch(source, 0, [0, 1], { config: cfg, flip: false, padTo: 32, seed: 3, boxLoss: 'l1' });
   const [n, , h, w] = b.shape;
   const exe = await buildTrainGraph(fresh, n, h, w, b.anchors.length / 4, 1);
-  const feeds = new Map<string, Float32Array | BigInt64Array>(fresh.store.values);
-  feeds.set('images', b.images);
-  for (const k of ['labels', 'valid', 'foreground', 'boxTargets', 'normalizer'] as const) feeds.set(k, b.targets[k]);
-  const out = (await exe.exe.run(feeds)) as Float32Array[];
+  const out = (await exe.exe.run(trainFeeds(fresh, b))) as Float32Array[];
   await exe.release();
   const [first] = readLog(dir);
   assert.equal(first!['iter'], 0);
