@@ -11,6 +11,33 @@ import { type SampleSource, datasetSource } from '../train/source.js';
 
 type Values = Record<string, string | boolean | undefined>;
 
+/** parseArgs definitions of the flags that choose a model (shared by train, detect, eval). */
+export const MODEL_FLAGS = {
+  arch: { type: 'string' },
+  config: { type: 'string' },
+  'num-classes': { type: 'string' },
+  'min-size': { type: 'string' },
+  'max-size': { type: 'string' },
+} as const;
+
+/** parseArgs definitions of the post-processing and runtime flags (detect, eval). */
+export const INFERENCE_FLAGS = {
+  'score-thresh': { type: 'string' },
+  'nms-thresh': { type: 'string' },
+  'detections-per-img': { type: 'string' },
+  threads: { type: 'string' },
+} as const;
+
+/** The values of INFERENCE_FLAGS, checked. */
+export function inferenceOptions(values: Values): { threads?: number; scoreThresh?: number; nmsThresh?: number; detectionsPerImg?: number } {
+  return {
+    threads: numberFlag(values, 'threads', { integer: true, min: 1 }),
+    scoreThresh: numberFlag(values, 'score-thresh', { min: 0, max: 1 }),
+    nmsThresh: numberFlag(values, 'nms-thresh', { min: 0, max: 1 }),
+    detectionsPerImg: numberFlag(values, 'detections-per-img', { integer: true, min: 1 }),
+  };
+}
+
 /** A numeric flag, checked: `--name` must be a number (integer if asked) within [min, max]. */
 export function numberFlag(values: Values, name: string, opts: { integer?: boolean; min?: number; max?: number } = {}): number | undefined {
   const raw = values[name];

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, UserError } from './command.js';
-import { isDirectory, numberFlag, readSidecar, resolveConfig, stringFlag } from './common.js';
+import { INFERENCE_FLAGS, MODEL_FLAGS, inferenceOptions, isDirectory, readSidecar, resolveConfig, stringFlag } from './common.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
@@ -75,18 +75,11 @@ async function run(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       weights: { type: 'string' },
-      arch: { type: 'string' },
-      config: { type: 'string' },
-      'num-classes': { type: 'string' },
-      'min-size': { type: 'string' },
-      'max-size': { type: 'string' },
-      'score-thresh': { type: 'string' },
-      'nms-thresh': { type: 'string' },
-      'detections-per-img': { type: 'string' },
+      ...MODEL_FLAGS,
+      ...INFERENCE_FLAGS,
       gt: { type: 'string' },
       out: { type: 'string' },
       draw: { type: 'string' },
-      threads: { type: 'string' },
     },
   });
   if (positionals.length === 0) throw new UserError(`give at least one image or folder\n\n${help}`);
@@ -97,12 +90,7 @@ async function run(argv: string[]): Promise<number> {
   const cfg = resolveConfig(values, sidecar);
   const classNames = sidecar?.classNames ?? cfg.classNames ?? [];
   const categoryIds = sidecar?.categoryIds ?? Array.from({ length: cfg.numClasses }, (_, i) => i);
-  const inference = {
-    threads: numberFlag(values, 'threads', { integer: true, min: 1 }),
-    scoreThresh: numberFlag(values, 'score-thresh', { min: 0, max: 1 }),
-    nmsThresh: numberFlag(values, 'nms-thresh', { min: 0, max: 1 }),
-    detectionsPerImg: numberFlag(values, 'detections-per-img', { integer: true, min: 1 }),
-  };
+  const inference = inferenceOptions(values);
   const files = expandInputs(positionals);
   const gtFile = stringFlag(values, 'gt');
   const gtIds = gtFile ? idsFromGt(gtFile) : undefined;

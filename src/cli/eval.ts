@@ -22,7 +22,7 @@ import {
   type CocoResultsObject,
 } from '../eval/index.js';
 import { type Command, UserError } from './command.js';
-import { loadSource, numberFlag, readSidecar, resolveConfig, stringFlag, type ModelSidecar } from './common.js';
+import { INFERENCE_FLAGS, MODEL_FLAGS, inferenceOptions, loadSource, numberFlag, readSidecar, resolveConfig, stringFlag, type ModelSidecar } from './common.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
@@ -182,12 +182,7 @@ async function runModel(v: Values): Promise<number> {
   const maxImages = numberFlag(v, 'max-images', { integer: true, min: 1 });
   const seed = numberFlag(v, 'seed', { integer: true, min: 0 });
   if (seed !== undefined && data !== 'synthetic') throw new UserError('--seed applies to --data synthetic only');
-  const inference = {
-    threads: numberFlag(v, 'threads', { integer: true, min: 1 }),
-    scoreThresh: numberFlag(v, 'score-thresh', { min: 0, max: 1 }),
-    nmsThresh: numberFlag(v, 'nms-thresh', { min: 0, max: 1 }),
-    detectionsPerImg: numberFlag(v, 'detections-per-img', { integer: true, min: 1 }),
-  };
+  const inference = inferenceOptions(v);
   const saveDets = stringFlag(v, 'save-dets');
   // Only the validation split is needed; one training image keeps the generator's work minimal.
   const source: SampleSource = data === 'synthetic' ? syntheticSources({ seed: seed ?? 0, trainCount: 1, valCount: maxImages }).val : await loadSource(data, v);
@@ -268,15 +263,8 @@ export const evalCommand: Command = {
         strict: { type: 'boolean' },
         'max-images': { type: 'string' },
         seed: { type: 'string' },
-        arch: { type: 'string' },
-        config: { type: 'string' },
-        'num-classes': { type: 'string' },
-        'min-size': { type: 'string' },
-        'max-size': { type: 'string' },
-        'score-thresh': { type: 'string' },
-        'nms-thresh': { type: 'string' },
-        'detections-per-img': { type: 'string' },
-        threads: { type: 'string' },
+        ...MODEL_FLAGS,
+        ...INFERENCE_FLAGS,
         'save-dets': { type: 'string' },
         quiet: { type: 'boolean' },
       },

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { type Command, UserError } from './command.js';
-import { intListFlag, loadSource, numberFlag, readSidecar, resolveConfig, stringFlag } from './common.js';
+import { MODEL_FLAGS, intListFlag, loadSource, numberFlag, readSidecar, resolveConfig, stringFlag } from './common.js';
 import { architectureNames, mergeConfig } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
 import { Trainer, type TrainOptions } from '../train/trainer.js';
@@ -70,12 +70,8 @@ const options = {
   val: { type: 'string' },
   'val-split': { type: 'string' },
   strict: { type: 'boolean' },
-  arch: { type: 'string' },
-  config: { type: 'string' },
+  ...MODEL_FLAGS,
   weights: { type: 'string' },
-  'num-classes': { type: 'string' },
-  'min-size': { type: 'string' },
-  'max-size': { type: 'string' },
   'scale-jitter': { type: 'string' },
   'size-divisible': { type: 'string' },
   loss: { type: 'string' },
