@@ -3,7 +3,7 @@
  * differentiates them. All are elementwise (no reduction) unless stated; the RetinaNet loss
  * assembly (`retinanetLoss`) applies torchvision's normalisation.
  */
-import { GraphError, type Tensor } from '../engine/graph.js';
+import { type Graph, GraphError, type Tensor } from '../engine/graph.js';
 import * as op from '../engine/ops.js';
 
 export interface FocalLossOptions {
@@ -177,6 +177,22 @@ export interface RetinaNetTargets {
   normalizer: Tensor;
   /** float [A, 4]: the anchors, needed to decode predictions for the GIoU loss. */
   anchors?: Tensor;
+}
+
+/**
+ * Declares the RetinaNetTargets of a batch of N images with A anchors as graph inputs named
+ * after their fields (`labels`, `valid`, `foreground`, `boxTargets`, `normalizer`, and
+ * `anchors` when the box loss is GIoU), the names the trainer feeds.
+ */
+export function lossTargetInputs(g: Graph, n: number, numAnchors: number, box: BoxLoss = 'l1'): RetinaNetTargets {
+  return {
+    labels: g.input('labels', 'int64', [n, numAnchors]),
+    valid: g.input('valid', 'float32', [n, numAnchors]),
+    foreground: g.input('foreground', 'float32', [n, numAnchors]),
+    boxTargets: g.input('boxTargets', 'float32', [n, numAnchors, 4]),
+    normalizer: g.input('normalizer', 'float32', [n]),
+    anchors: box === 'giou' ? g.input('anchors', 'float32', [numAnchors, 4]) : undefined,
+  };
 }
 
 /**

@@ -3,13 +3,13 @@
  * batch shape, and the whole detect path (preprocess, network, post-process, boxes back to
  * original pixels).
  */
-import { rename, writeFile } from 'node:fs/promises';
 import { UserError } from '../cli/command.js';
 import { Executable, SessionCache } from '../engine/runtime.js';
 import { Graph } from '../engine/graph.js';
 import { type Detections, postprocessDetections } from '../detection/postprocess.js';
 import { postprocessBoxes, transformBatch } from '../data/transform.js';
 import type { RgbImage } from '../data/types.js';
+import { writeAtomic } from '../io/atomic.js';
 import { encodeSafetensors, readSafetensors, toFloat32 } from '../io/safetensors.js';
 import { ParameterStore } from '../nn/params.js';
 import type { RetinaNetConfig } from './config.js';
@@ -39,6 +39,11 @@ export interface WeightMismatch {
   missing: string[];
   unexpected: string[];
   wrongShape: string[];
+}
+
+/** `model.safetensors` -> `model.json`: where the config and class names of a weights file live. */
+export function sidecarPath(weightsFile: string): string {
+  return weightsFile.replace(/\.safetensors$/, '') + '.json';
 }
 
 export class RetinaNet {
@@ -95,12 +100,14 @@ export class RetinaNet {
     await this.sessions.clear();
   }
 
-  /** Writes the weights as safetensors (torchvision names), atomically (temp file + rename). */
-  async saveWeights(file: string, metadata: Record<string, string> = {}): Promise<void> {
+  /**
+   * Writes the weights as safetensors (torchvision names) and a `.json` sidecar holding the
+   * config plus `extra` (class names, category ids, ...), each atomically (temp file + rename).
+   */
+  async saveWeights(file: string, extra: Record<string, unknown> = {}): Promise<void> {
     const tensors = new Map([...this.store.values].map(([name, data]) => [name, { dtype: 'F32' as const, shape: [...this.store.info.get(name)!.shape], data }]));
-    const tmp = `${file}.tmp-${process.pid}`;
-    await writeFile(tmp, encodeSafetensors(tensors, { arch: this.config.name, num_classes: String(this.config.numClasses), ...metadata }));
-    await rename(tmp, file);
+    await writeAtomic(file, encodeSafetensors(tensors, { arch: this.config.name, num_classes: String(this.config.numClasses) }));
+    await writeAtomic(sidecarPath(file), JSON.stringify({ config: this.config, ...extra }, null, 2) + '\n');
   }
 
   /** The compiled inference graph for a padded batch shape (parameters baked in unless fed). */

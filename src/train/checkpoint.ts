@@ -5,9 +5,10 @@
  * whose parts disagree.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../cli/command.js';
+import { writeAtomic } from '../io/atomic.js';
 import { encodeSafetensors, readSafetensors, toFloat32 } from '../io/safetensors.js';
 import type { RetinaNetConfig } from '../model/config.js';
 
@@ -28,25 +29,8 @@ export interface TrainState {
   optimizerFile: string;
 }
 
-export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
-}
-
 function tensorsOf(values: ReadonlyMap<string, Float32Array>, shapes: ReadonlyMap<string, readonly number[]>): Map<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> {
   return new Map([...values].map(([n, d]) => [n, { dtype: 'F32' as const, shape: [...(shapes.get(n) ?? [d.length])], data: d }]));
-}
-
-/** Writes a weights file (safetensors) plus a `.json` sidecar with the config and class names. */
-export async function saveModel(file: string, values: ReadonlyMap<string, Float32Array>, shapes: ReadonlyMap<string, readonly number[]>, config: RetinaNetConfig, extra: Record<string, unknown> = {}): Promise<void> {
-  await writeAtomic(file, encodeSafetensors(tensorsOf(values, shapes), { arch: config.name, num_classes: String(config.numClasses) }));
-  await writeAtomic(sidecarPath(file), JSON.stringify({ config, ...extra }, null, 2) + '\n');
-}
-
-/** `model.safetensors` -> `model.json`. */
-export function sidecarPath(weightsFile: string): string {
-  return weightsFile.replace(/\.safetensors$/, '') + '.json';
 }
 
 /** Saves a resumable checkpoint into `dir` and removes the previous one's files. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Executable, SessionCache } from '../engine/runtime.js';
 import { Graph, type Tensor } from '../engine/graph.js';
 import { grad } from '../engine/autodiff.js';
-import { retinanetLoss } from '../detection/losses.js';
+import { lossTargetInputs, retinanetLoss } from '../detection/losses.js';
 import type { CocoStats } from '../eval/coco.js';
 import type { RetinaNet } from '../model/model.js';
 import { evaluateModel } from '../model/evaluate.js';
@@ -17,7 +17,8 @@ import { buildRetinaNet } from '../model/retinanet.js';
 import { ProgressBar } from '../cli/progress.js';
 import { BatchSampler, type PreparedBatch } from './batches.js';
 import { BatchPrefetcher } from './prefetch.js';
-import { type TrainState, loadCheckpoint, saveCheckpoint, saveModel, writeAtomic } from './checkpoint.js';
+import { type TrainState, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { writeAtomic } from '../io/atomic.js';
 import { lossCurveSvg } from './plot.js';
 import { type LrSchedule, learningRate, paperSchedule } from './schedule.js';
 import { Sgd } from './sgd.js';
@@ -97,14 +98,7 @@ export function buildTrainGraph(model: RetinaNet, n: number, h: number, w: numbe
   const g = new Graph();
   const images = g.input('images', 'float32', [n, 3, h, w]);
   const out = buildRetinaNet(g, model.store, images, cfg);
-  const targets = {
-    labels: g.input('labels', 'int64', [n, numAnchors]),
-    valid: g.input('valid', 'float32', [n, numAnchors]),
-    foreground: g.input('foreground', 'float32', [n, numAnchors]),
-    boxTargets: g.input('boxTargets', 'float32', [n, numAnchors, 4]),
-    normalizer: g.input('normalizer', 'float32', [n]),
-    anchors: cfg.loss.box === 'giou' ? g.input('anchors', 'float32', [numAnchors, 4]) : undefined,
-  };
+  const targets = lossTargetInputs(g, n, numAnchors, cfg.loss.box);
   const loss = retinanetLoss(out.clsLogits, out.boxDeltas, targets, {
     classification: cfg.loss.classification,
     alpha: cfg.loss.alpha,
@@ -205,7 +199,7 @@ export class Trainer {
     await appendFile(this.logFile, JSON.stringify({ iter: this.iteration, type: 'val', ...stats, time: elapsed }) + '\n');
     if (!this.best || stats.AP > this.best.ap) {
       this.best = { ap: stats.AP, iteration: this.iteration };
-      await saveModel(path.join(this.opts.outDir, 'best.safetensors'), this.model.store.values, this.model.parameterShapes(), this.model.config, {
+      await this.model.saveWeights(path.join(this.opts.outDir, 'best.safetensors'), {
         classNames: this.train.classNames,
         categoryIds: this.train.categoryIds,
         iteration: this.iteration,
@@ -291,7 +285,7 @@ export class Trainer {
       await prefetcher.close();
     }
     bar?.done();
-    await saveModel(path.join(o.outDir, 'model.safetensors'), this.model.store.values, this.model.parameterShapes(), this.model.config, {
+    await this.model.saveWeights(path.join(o.outDir, 'model.safetensors'), {
       classNames: this.train.classNames,
       categoryIds: this.train.categoryIds,
       iteration: this.iteration,

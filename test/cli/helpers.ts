@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { RetinaNet } from '../../src/model/model.js';
 import { demoConfig } from '../../src/train/demo_config.js';
-import { saveModel } from '../../src/train/checkpoint.js';
 
 /** The built CLI entry point (dist/src/cli/main.js). */
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -44,7 +43,7 @@ export async function tinyModel(dir: string): Promise<string> {
   const cfg = demoConfig(64);
   const model = new RetinaNet(cfg, 0);
   const file = path.join(dir, 'tiny.safetensors');
-  await saveModel(file, model.store.values, model.parameterShapes(), cfg, { classNames: cfg.classNames, categoryIds: [1, 2, 3, 4] });
+  await model.saveWeights(file, { classNames: cfg.classNames, categoryIds: [1, 2, 3, 4] });
   await model.dispose();
   return file;
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Executable, Graph, type Tensor, grad, op } from '../../src/engine/index.js';
-import { alphaBalancedCE, focalLossStar, giouLoss, l1Loss, retinanetLoss, sigmoidFocalLoss, smoothL1Loss, decodeBoxes } from '../../src/detection/losses.js';
+import { alphaBalancedCE, focalLossStar, giouLoss, l1Loss, lossTargetInputs, retinanetLoss, sigmoidFocalLoss, smoothL1Loss, decodeBoxes } from '../../src/detection/losses.js';
 import { packLossTargets } from '../../src/detection/loss_targets.js';
 import { assignTargets } from '../../src/detection/targets.js';
 
@@ -117,13 +117,7 @@ test('RetinaNet loss (focal + L1, per-image normalisation, batch mean) matches t
   const g = new Graph();
   const cls = g.param('cls', [n, a, k]);
   const reg = g.param('reg', [n, a, 4]);
-  const targets = {
-    labels: g.input('labels', 'int64', [n, a]),
-    valid: g.input('valid', 'float32', [n, a]),
-    foreground: g.input('foreground', 'float32', [n, a]),
-    boxTargets: g.input('boxTargets', 'float32', [n, a, 4]),
-    normalizer: g.input('normalizer', 'float32', [n]),
-  };
+  const targets = lossTargetInputs(g, n, a, 'l1');
   const loss = retinanetLoss(cls, reg, targets);
   const [dcls, dreg] = grad(loss.total, [cls, reg]);
   const exe = await Executable.create(g, [loss.classification, loss.box, dcls!, dreg!], { threads: 1 });
