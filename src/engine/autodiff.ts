@@ -259,7 +259,9 @@ const RULES: Record<string, Rule> = {
   Exp: unaryRule((_x, y, dy) => op.mul(dy, y)),
   Log: unaryRule((x, _y, dy) => op.div(dy, x)),
   Abs: unaryRule((x, _y, dy) => op.mul(dy, op.sign(x))),
-  Relu: unaryRule((x, _y, dy) => op.where(op.greater(x, op.scalarLike(x, 0)), dy, op.scalarLike(dy, 0))),
+  // The mask reads the output, not the input: then the input has no other consumer and ONNX
+  // Runtime can fuse the producing conv with the ReLU (and free the pre-activation early).
+  Relu: unaryRule((_x, y, dy) => op.where(op.greater(y, op.scalarLike(y, 0)), dy, op.scalarLike(dy, 0))),
   Sigmoid: unaryRule((_x, y, dy) => op.mul(dy, op.mul(y, op.sub(op.scalarLike(y, 1), y)))),
   Softplus: unaryRule((x, _y, dy) => op.mul(dy, op.sigmoid(x))),
   Tanh: unaryRule((_x, y, dy) => op.mul(dy, op.sub(op.scalarLike(y, 1), op.mul(y, y)))),

@@ -35,19 +35,44 @@ export function conv2d(s: Scope, name: string, x: Tensor, outChannels: number, k
   return op.conv(x, w, b, { strides: opts.stride ?? 1, pads: opts.padding ?? 0, dilations: opts.dilation ?? 1, group: groups });
 }
 
-/**
- * torchvision's FrozenBatchNorm2d: a per-channel affine from `weight`, `bias`, `running_mean`,
- * `running_var` (all frozen), y = x * w / sqrt(var + eps) + (b - mean * w / sqrt(var + eps)).
- */
-export function frozenBatchNorm(s: Scope, name: string, x: Tensor, eps = 1e-5): Tensor {
-  const c = x.shape[1]!;
+/** FrozenBatchNorm2d's per-channel scale and shift [C] from its four frozen tensors. */
+function frozenBnAffine(s: Scope, name: string, c: number, eps: number): { scale: Tensor; shift: Tensor } {
   const w = s.store.bind(s.graph, `${name}.weight`, [c], { kind: 'constant', value: 1 }, false);
   const b = s.store.bind(s.graph, `${name}.bias`, [c], { kind: 'constant', value: 0 }, false);
   const mean = s.store.bind(s.graph, `${name}.running_mean`, [c], { kind: 'constant', value: 0 }, false);
   const variance = s.store.bind(s.graph, `${name}.running_var`, [c], { kind: 'constant', value: 1 }, false);
   const scale = op.mul(w, op.reciprocal(op.sqrt(op.add(variance, op.scalarLike(variance, eps)))));
-  const shift = op.sub(b, op.mul(mean, scale));
+  return { scale, shift: op.sub(b, op.mul(mean, scale)) };
+}
+
+/**
+ * torchvision's FrozenBatchNorm2d: a per-channel affine from `weight`, `bias`, `running_mean`,
+ * `running_var` (all frozen), y = x * w / sqrt(var + eps) + (b - mean * w / sqrt(var + eps)).
+ */
+export function frozenBatchNorm(s: Scope, name: string, x: Tensor, eps = 1e-5): Tensor {
+  const { scale, shift } = frozenBnAffine(s, name, x.shape[1]!, eps);
   return op.channelAffine(x, scale, shift);
+}
+
+export interface ConvFrozenBnOptions {
+  stride?: number;
+  padding?: number;
+  weightInit?: Init;
+  eps?: number;
+}
+
+/**
+ * A bias-free conv (`${convName}.weight`) followed by FrozenBatchNorm2d (`${bnName}.*`), computed
+ * as one conv whose weight is scaled per output channel and whose bias is the BN shift. The
+ * function is the same as conv then BN; folding it moves the affine from the activations onto
+ * the (much smaller) weight, in the forward pass and in the backward pass, and lets ONNX Runtime
+ * fuse the bias and a following ReLU into the conv.
+ */
+export function convFrozenBn(s: Scope, convName: string, bnName: string, x: Tensor, outChannels: number, kernel: number, opts: ConvFrozenBnOptions = {}): Tensor {
+  const w = s.store.bind(s.graph, `${convName}.weight`, [outChannels, x.shape[1]!, kernel, kernel], opts.weightInit ?? { kind: 'kaimingUniform', a: Math.sqrt(5) });
+  const { scale, shift } = frozenBnAffine(s, bnName, outChannels, opts.eps ?? 1e-5);
+  const folded = op.mul(w, op.reshape(scale, [outChannels, 1, 1, 1]));
+  return op.conv(x, folded, shift, { strides: opts.stride ?? 1, pads: opts.padding ?? 0 });
 }
 
 /** torch.nn.GroupNorm with affine `${name}.weight` / `${name}.bias` [C]. */

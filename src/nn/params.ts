@@ -102,6 +102,11 @@ export class ParameterStore {
     return [...this.info].filter(([, i]) => i.trainable).map(([n]) => n);
   }
 
+  /** Values of the parameters that training never changes (frozen BN statistics, frozen layers). */
+  frozenValues(): Map<string, Float32Array> {
+    return new Map([...this.info].filter(([, i]) => !i.trainable).map(([n]) => [n, this.values.get(n)!]));
+  }
+
   /** Marks parameters trainable or frozen by a predicate on their names. */
   setTrainable(pred: (name: string) => boolean): void {
     for (const [name, i] of this.info) this.info.set(name, { ...i, trainable: pred(name) });

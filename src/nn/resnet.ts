@@ -5,7 +5,7 @@
  */
 import type { Tensor } from '../engine/graph.js';
 import * as op from '../engine/ops.js';
-import { type Scope, conv2d, frozenBatchNorm } from './layers.js';
+import { type Scope, convFrozenBn } from './layers.js';
 
 export type ResNetDepth = 18 | 34 | 50 | 101;
 
@@ -29,29 +29,30 @@ export function resnetChannels(depth: ResNetDepth, base = 64): [number, number, 
 
 const convInit = { kind: 'kaimingNormalFanOut' } as const;
 
-function convNoBias(s: Scope, name: string, x: Tensor, out: number, k: number, stride = 1, padding = 0): Tensor {
-  return conv2d(s, name, x, out, k, { stride, padding, bias: false, weightInit: convInit });
+/** `${conv}` (no bias) then FrozenBatchNorm `${bn}`, folded into one conv. */
+function convBn(s: Scope, conv: string, bn: string, x: Tensor, out: number, k: number, stride = 1, padding = 0): Tensor {
+  return convFrozenBn(s, conv, bn, x, out, k, { stride, padding, weightInit: convInit });
 }
 
 /** torchvision BasicBlock (expansion 1). */
 export function basicBlock(s: Scope, name: string, x: Tensor, planes: number, stride: number): Tensor {
-  let out = op.relu(frozenBatchNorm(s, `${name}.bn1`, convNoBias(s, `${name}.conv1`, x, planes, 3, stride, 1)));
-  out = frozenBatchNorm(s, `${name}.bn2`, convNoBias(s, `${name}.conv2`, out, planes, 3, 1, 1));
+  let out = op.relu(convBn(s, `${name}.conv1`, `${name}.bn1`, x, planes, 3, stride, 1));
+  out = convBn(s, `${name}.conv2`, `${name}.bn2`, out, planes, 3, 1, 1);
   const identity = stride !== 1 || x.shape[1] !== planes ? downsample(s, name, x, planes, stride) : x;
   return op.relu(op.add(out, identity));
 }
 
 /** torchvision Bottleneck (expansion 4, stride on the 3x3 conv). */
 export function bottleneck(s: Scope, name: string, x: Tensor, planes: number, stride: number): Tensor {
-  let out = op.relu(frozenBatchNorm(s, `${name}.bn1`, convNoBias(s, `${name}.conv1`, x, planes, 1)));
-  out = op.relu(frozenBatchNorm(s, `${name}.bn2`, convNoBias(s, `${name}.conv2`, out, planes, 3, stride, 1)));
-  out = frozenBatchNorm(s, `${name}.bn3`, convNoBias(s, `${name}.conv3`, out, planes * 4, 1));
+  let out = op.relu(convBn(s, `${name}.conv1`, `${name}.bn1`, x, planes, 1));
+  out = op.relu(convBn(s, `${name}.conv2`, `${name}.bn2`, out, planes, 3, stride, 1));
+  out = convBn(s, `${name}.conv3`, `${name}.bn3`, out, planes * 4, 1);
   const identity = stride !== 1 || x.shape[1] !== planes * 4 ? downsample(s, name, x, planes * 4, stride) : x;
   return op.relu(op.add(out, identity));
 }
 
 function downsample(s: Scope, name: string, x: Tensor, out: number, stride: number): Tensor {
-  return frozenBatchNorm(s, `${name}.downsample.1`, convNoBias(s, `${name}.downsample.0`, x, out, 1, stride));
+  return convBn(s, `${name}.downsample.0`, `${name}.downsample.1`, x, out, 1, stride);
 }
 
 /**
@@ -63,7 +64,7 @@ export function resnet(s: Scope, x: Tensor, depth: ResNetDepth, prefix = '', bas
   const spec = SPECS[depth];
   if (!spec) throw new Error(`unsupported ResNet depth ${depth} (expected 18, 34, 50 or 101)`);
   const block = spec.block === 'bottleneck' ? bottleneck : basicBlock;
-  let h = op.relu(frozenBatchNorm(s, `${prefix}bn1`, convNoBias(s, `${prefix}conv1`, x, baseWidth, 7, 2, 3)));
+  let h = op.relu(convBn(s, `${prefix}conv1`, `${prefix}bn1`, x, baseWidth, 7, 2, 3));
   h = op.maxPool(h, { kernel: 3, strides: 2, pads: 1 });
   const outs: Tensor[] = [];
   const planes = [baseWidth, 2 * baseWidth, 4 * baseWidth, 8 * baseWidth];

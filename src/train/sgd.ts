@@ -21,8 +21,11 @@ export class Sgd {
     this.wd = opts.weightDecay ?? 0;
   }
 
-  /** Applies one step in place to `params` with gradients `grads` (same keys and sizes). */
-  step(params: ReadonlyMap<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>, lr: number): void {
+  /**
+   * Applies one step in place to `params` with gradients `grads` (same keys and sizes), each
+   * gradient first multiplied by `gradScale` (gradient-norm clipping) when it is not 1.
+   */
+  step(params: ReadonlyMap<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>, lr: number, gradScale = 1): void {
     for (const [name, g] of grads) {
       const p = params.get(name);
       if (!p) throw new Error(`sgd: no parameter ${name}`);
@@ -34,15 +37,45 @@ export class Sgd {
         buf = new Float32Array(p.length);
         this.momentum.set(name, buf);
       }
-      for (let i = 0; i < p.length; i++) {
-        const d = Math.fround(g[i]! + wd * p[i]!);
-        if (buf) {
-          buf[i] = first ? d : Math.fround(this.mu * buf[i]! + d);
-          p[i] = Math.fround(p[i]! - lr * buf[i]!);
-        } else {
-          p[i] = Math.fround(p[i]! - lr * d);
-        }
-      }
+      // One branch-free pass per case: this loop touches every parameter three times per step
+      // (~32M floats for ResNet-50-FPN), so it is written for V8 to keep in registers.
+      if (gradScale !== 1) scaleInPlace(g, gradScale);
+      if (!buf) plainStep(p, g, lr, wd);
+      else if (first) firstMomentumStep(p, g, buf, lr, wd);
+      else momentumStep(p, g, buf, lr, wd, this.mu);
     }
   }
+}
+
+function plainStep(p: Float32Array, g: Float32Array, lr: number, wd: number): void {
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const pi = p[i]!;
+    p[i] = pi - lr * Math.fround(g[i]! + wd * pi);
+  }
+}
+
+function firstMomentumStep(p: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number): void {
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const pi = p[i]!;
+    const d = Math.fround(g[i]! + wd * pi);
+    buf[i] = d;
+    p[i] = pi - lr * d;
+  }
+}
+
+function momentumStep(p: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number): void {
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const pi = p[i]!;
+    const b = Math.fround(mu * buf[i]! + Math.fround(g[i]! + wd * pi));
+    buf[i] = b;
+    p[i] = pi - lr * b;
+  }
+}
+
+function scaleInPlace(g: Float32Array, k: number): void {
+  const n = g.length;
+  for (let i = 0; i < n; i++) g[i] = g[i]! * k;
 }

@@ -92,7 +92,12 @@ export interface TrainExecutable {
   release(): Promise<void>;
 }
 
-/** Compiles the training graph (losses + gradients of every trainable parameter) for one batch shape. */
+/**
+ * Compiles the training graph (losses + gradients of every trainable parameter) for one batch
+ * shape. Frozen parameters are baked in as constants: ONNX Runtime then folds the frozen
+ * BatchNorms into the frozen convs and picks its constant-weight conv kernels for them. A change
+ * to a frozen value after compiling therefore needs a new graph (the trainer never makes one).
+ */
 export function buildTrainGraph(model: RetinaNet, n: number, h: number, w: number, numAnchors: number, threads?: number): Promise<TrainExecutable> {
   const cfg = model.config;
   const g = new Graph();
@@ -108,7 +113,7 @@ export function buildTrainGraph(model: RetinaNet, n: number, h: number, w: numbe
   const names = model.store.trainableNames();
   const params: Tensor[] = names.map((nm) => g.inputs.get(nm)!);
   const grads = grad(loss.total, params);
-  return Executable.create(g, [loss.classification, loss.box, ...grads], { threads }).then((exe) => ({ exe, names, release: () => exe.release() }));
+  return Executable.create(g, [loss.classification, loss.box, ...grads], { threads, bake: model.store.frozenValues() }).then((exe) => ({ exe, names, release: () => exe.release() }));
 }
 
 /** Feeds of the training graph for one batch: parameters, images and loss targets. */
@@ -252,11 +257,12 @@ export class Trainer {
           );
         }
         const grads = out.slice(2);
+        let gradScale = 1;
         if (o.clipGradNorm !== undefined) {
           const norm = globalNorm(grads);
-          if (norm > o.clipGradNorm) for (const gr of grads) for (let i = 0; i < gr.length; i++) gr[i]! *= o.clipGradNorm / norm;
+          if (norm > o.clipGradNorm) gradScale = o.clipGradNorm / norm;
         }
-        this.sgd.step(this.model.store.values, new Map(train.names.map((nm, i) => [nm, grads[i]!])), lr);
+        this.sgd.step(this.model.store.values, new Map(train.names.map((nm, i) => [nm, grads[i]!])), lr, gradScale);
         const numFg = batch.targets.numForeground.reduce((a, b) => a + b, 0);
         const rec: StepRecord = { iter: this.iteration, loss: lossCls + lossBox, loss_cls: lossCls, loss_box: lossBox, lr, num_fg: numFg, time: elapsed() };
         records.push(rec);
