@@ -42,7 +42,7 @@ def main():
             times.append((time.perf_counter() - t0) * 1000)
     times.sort()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"medianMs": times[len(times) // 2], "minMs": times[0], "threads": threads, "peakRssMb": rss_mb, "loss": float(loss)}))
+    print(json.dumps({"timesMs": times, "medianMs": times[len(times) // 2], "minMs": times[0], "threads": threads, "peakRssMb": rss_mb, "loss": float(loss)}))
 
 
 if __name__ == "__main__":

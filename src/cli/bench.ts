@@ -28,7 +28,7 @@ export const BENCHMARKS: readonly BenchmarkInfo[] = [
   { name: 'targets', summary: 'anchor-to-gt matching and box encoding, 201,600 anchors x 50 boxes (vs torchvision)', flags: '[--gt N] [--threads N]', threads: true },
   { name: 'detect', summary: 'retinanet_resnet50_fpn whole detect path on one 512x640 image (vs torchvision)', flags: '[--threads N] [--runs N] [--size HxW]', threads: true },
   { name: 'ablation', summary: 'focal-loss ablation in miniature: CE, alpha-balanced CE, gamma 0.5/1/2/5 on synthetic data (long: ~25 min)', flags: '[--iters N] [--seed S] [--threads N]', threads: true },
-  { name: 'train-step', summary: 'retinanet_resnet50_fpn SGD step, batch 2 x 512x512: time and peak RSS (vs torchvision)', flags: '[--threads N] [--runs N] [--batch N] [--size S] [--classes K]', threads: true },
+  { name: 'train-step', summary: 'retinanet_resnet50_fpn SGD step, batch 2 x 512x512: time and peak RSS (vs torchvision)', flags: '[--threads N] [--runs N] [--rounds R] [--batch N] [--size S] [--classes K]', threads: true },
 ];
 
 function listing(): string {

@@ -3,7 +3,7 @@
  * backward pass to the same graph as ordinary ONNX operators (no vendor training ops), so a
  * training graph runs wherever ONNX Runtime runs. One rule per operator lives in RULES.
  */
-import { type Graph, GraphError, type Node, type Shape, type Tensor, isFloat, shapeSize } from './graph.js';
+import { type DType, type Graph, GraphError, type Node, type Shape, type Tensor, isFloat, shapeSize } from './graph.js';
 import * as op from './ops.js';
 
 /**
@@ -134,65 +134,54 @@ function convInputGrad(dy: Tensor, w: Tensor, xShape: Shape, geo: ConvGeo): Tens
   });
 }
 
+const im2colKernels = new WeakMap<Graph, Map<string, Tensor>>();
+
 /**
- * Gradient of conv's weight for one group: an im2col of the input (one strided slice per
- * kernel tap) followed by a single batched MatMul with dY.
+ * One-hot kernels [c*kh*kw, 1, kh, kw] (one per channel and tap): a depthwise conv with them,
+ * at the forward conv's strides, pads and dilations, is the im2col of its input. Shared by every
+ * conv of the graph with the same channel count and kernel size.
+ */
+function im2colKernel(g: Graph, c: number, kh: number, kw: number, dtype: DType): Tensor {
+  let cache = im2colKernels.get(g);
+  if (!cache) im2colKernels.set(g, (cache = new Map()));
+  const key = `${c}x${kh}x${kw}:${dtype}`;
+  let k = cache.get(key);
+  if (!k) {
+    const taps = kh * kw;
+    const v = dtype === 'float64' ? new Float64Array(c * taps * taps) : new Float32Array(c * taps * taps);
+    for (let ch = 0; ch < c; ch++) for (let t = 0; t < taps; t++) v[(ch * taps + t) * taps + t] = 1;
+    k = g.constant(v, [c * taps, 1, kh, kw], dtype);
+    cache.set(key, k);
+  }
+  return k;
+}
+
+/**
+ * Gradient of conv's weight for one group: the im2col of the input [N, C*kH*kW, Ho*Wo] (one
+ * depthwise conv; a plain or strided view for 1x1 kernels), then one batched MatMul with dY and
+ * a sum over the batch. One GEMM with N = C*kH*kW runs faster in ONNX Runtime than a GEMM per
+ * tap (measured in docs/performance.md), and the im2col conv replaces nine Slice copies.
  */
 function convWeightGradGroup(x: Tensor, dy: Tensor, geo: ConvGeo): Tensor {
   const [n, c] = x.shape as [number, number];
   const [, co, oh, ow] = dy.shape as [number, number, number, number];
   const [kh, kw] = geo.kernel;
   const [sh, sw] = geo.strides;
-  const [dh, dw] = geo.dilations;
-  const xp = op.pad(x, [0, 0, geo.pads[0], geo.pads[1], 0, 0, geo.pads[2], geo.pads[3]]);
-  const taps: Tensor[] = [];
-  for (let ky = 0; ky < kh; ky++) {
-    for (let kx = 0; kx < kw; kx++) {
-      const y0 = ky * dh;
-      const x0 = kx * dw;
-      const t = op.slice(xp, [y0, x0], [y0 + sh * (oh - 1) + 1, x0 + sw * (ow - 1) + 1], [2, 3], [sh, sw]);
-      taps.push(op.reshape(t, [n, c, 1, oh * ow]));
-    }
+  let cols: Tensor;
+  if (kh === 1 && kw === 1 && geo.pads.every((p) => p === 0)) {
+    const xs = sh === 1 && sw === 1 ? x : op.slice(x, [0, 0], [sh * (oh - 1) + 1, sw * (ow - 1) + 1], [2, 3], [sh, sw]);
+    cols = op.reshape(xs, [n, c, oh * ow]);
+  } else {
+    const k = im2colKernel(x.graph, c, kh, kw, x.dtype);
+    cols = op.reshape(op.conv(x, k, null, { strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: c }), [n, c * kh * kw, oh * ow]);
   }
-  const cols = op.reshape(op.concat(taps, 2), [n, c * kh * kw, oh * ow]);
-  const dyFlat = op.reshape(dy, [n, co, oh * ow]);
-  const perImage = op.matmul(dyFlat, op.transpose(cols, [0, 2, 1]));
+  const perImage = op.matmul(op.reshape(dy, [n, co, oh * ow]), op.transpose(cols, [0, 2, 1]));
   const total = n > 1 ? op.reduceSum(perImage, [0]) : op.reshape(perImage, [co, c * kh * kw]);
   return op.reshape(total, [co, c, kh, kw]);
 }
 
-/**
- * dW for stride 1, dilation 1 (most of a ResNet): with the input padded and flattened row-major
- * (row width Wp), every kernel tap's receptive field is one contiguous run of Ho*Wp values per
- * channel, offset by ky*Wp + kx. dY is widened to Wp with zero columns so those runs line up;
- * each tap is then a contiguous Slice and one MatMul, with no strided copies and no im2col concat.
- */
-function convWeightGradStride1(x: Tensor, dy: Tensor, geo: ConvGeo): Tensor {
-  const [n, c, h, w] = x.shape as [number, number, number, number];
-  const [, co, oh, ow] = dy.shape as [number, number, number, number];
-  const [kh, kw] = geo.kernel;
-  const [pt, pl, pb, pr] = geo.pads;
-  const wp = w + pl + pr;
-  // One extra zero row keeps the last tap's run inside the tensor.
-  const rows = h + pt + pb + 1;
-  const xflat = op.reshape(op.pad(x, [0, 0, pt, pl, 0, 0, pb + 1, pr]), [n, c, rows * wp]);
-  const dyWide = op.reshape(op.pad(dy, [0, 0, 0, 0, 0, 0, 0, wp - ow]), [n, co, oh * wp]);
-  const taps: Tensor[] = [];
-  for (let ky = 0; ky < kh; ky++) {
-    for (let kx = 0; kx < kw; kx++) {
-      const o = ky * wp + kx;
-      const xt = op.slice(xflat, [o], [o + oh * wp], [2]);
-      const t = op.matmul(dyWide, op.transpose(xt, [0, 2, 1]));
-      taps.push(op.reshape(n > 1 ? op.reduceSum(t, [0]) : t, [co, c, 1]));
-    }
-  }
-  return op.reshape(op.concat(taps, 2), [co, c, kh, kw]);
-}
-
 /** dW of a (possibly grouped) conv with input x and output gradient dy. */
 function convWeightGrad(x: Tensor, dy: Tensor, geo: ConvGeo): Tensor {
-  const unitStride = geo.strides[0] === 1 && geo.strides[1] === 1 && geo.dilations[0] === 1 && geo.dilations[1] === 1;
-  if (geo.group === 1 && unitStride && geo.kernel[0] * geo.kernel[1] > 1) return convWeightGradStride1(x, dy, geo);
   if (geo.group === 1) return convWeightGradGroup(x, dy, geo);
   const cg = x.shape[1]! / geo.group;
   const og = dy.shape[1]! / geo.group;
