@@ -37,45 +37,41 @@ export class Sgd {
         buf = new Float32Array(p.length);
         this.momentum.set(name, buf);
       }
-      // One branch-free pass per case: this loop touches every parameter three times per step
-      // (~32M floats for ResNet-50-FPN), so it is written for V8 to keep in registers.
-      if (gradScale !== 1) scaleInPlace(g, gradScale);
-      if (!buf) plainStep(p, g, lr, wd);
-      else if (first) firstMomentumStep(p, g, buf, lr, wd);
-      else momentumStep(p, g, buf, lr, wd, this.mu);
+      // One branch-free pass per case, with the clipping scale applied inside it: this loop
+      // touches every parameter three times per step (~32M floats for ResNet-50-FPN), and V8 does
+      // not vectorise it, so every extra pass over the gradients costs ~3 ns per value.
+      // Math.fround(g * k) is exactly the float32 gradient a separate scaling pass would store.
+      if (!buf) plainStep(p, g, lr, wd, gradScale);
+      else if (first) firstMomentumStep(p, g, buf, lr, wd, gradScale);
+      else momentumStep(p, g, buf, lr, wd, this.mu, gradScale);
     }
   }
 }
 
-function plainStep(p: Float32Array, g: Float32Array, lr: number, wd: number): void {
+function plainStep(p: Float32Array, g: Float32Array, lr: number, wd: number, k: number): void {
   const n = p.length;
   for (let i = 0; i < n; i++) {
     const pi = p[i]!;
-    p[i] = pi - lr * Math.fround(g[i]! + wd * pi);
+    p[i] = pi - lr * Math.fround(Math.fround(g[i]! * k) + wd * pi);
   }
 }
 
-function firstMomentumStep(p: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number): void {
+function firstMomentumStep(p: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, k: number): void {
   const n = p.length;
   for (let i = 0; i < n; i++) {
     const pi = p[i]!;
-    const d = Math.fround(g[i]! + wd * pi);
+    const d = Math.fround(Math.fround(g[i]! * k) + wd * pi);
     buf[i] = d;
     p[i] = pi - lr * d;
   }
 }
 
-function momentumStep(p: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number): void {
+function momentumStep(p: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number, k: number): void {
   const n = p.length;
   for (let i = 0; i < n; i++) {
     const pi = p[i]!;
-    const b = Math.fround(mu * buf[i]! + Math.fround(g[i]! + wd * pi));
+    const b = Math.fround(mu * buf[i]! + Math.fround(Math.fround(g[i]! * k) + wd * pi));
     buf[i] = b;
     p[i] = pi - lr * b;
   }
-}
-
-function scaleInPlace(g: Float32Array, k: number): void {
-  const n = g.length;
-  for (let i = 0; i < n; i++) g[i] = g[i]! * k;
 }

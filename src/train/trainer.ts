@@ -129,10 +129,31 @@ export function trainFeeds(model: RetinaNet, batch: PreparedBatch): Map<string, 
   return feeds;
 }
 
-function globalNorm(grads: readonly Float32Array[]): number {
-  let s = 0;
-  for (const gr of grads) for (let i = 0; i < gr.length; i++) s += gr[i]! * gr[i]!;
-  return Math.sqrt(s);
+/**
+ * L2 norm of all gradients together. Four partial sums: one running sum is bound by the latency
+ * of a float64 add (~2x slower on 13M values).
+ */
+export function globalNorm(grads: readonly Float32Array[]): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  for (const g of grads) {
+    const n4 = g.length - (g.length % 4);
+    let i = 0;
+    for (; i < n4; i += 4) {
+      const a = g[i]!;
+      const b = g[i + 1]!;
+      const c = g[i + 2]!;
+      const d = g[i + 3]!;
+      s0 += a * a;
+      s1 += b * b;
+      s2 += c * c;
+      s3 += d * d;
+    }
+    for (; i < g.length; i++) s0 += g[i]! * g[i]!;
+  }
+  return Math.sqrt(s0 + s1 + s2 + s3);
 }
 
 /** Trains `model` in place; writes log, checkpoints and final weights under `opts.outDir`. */
