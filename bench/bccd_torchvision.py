@@ -6,7 +6,7 @@ side 480 / long side 640, SGD momentum 0.9, weight decay 1e-4, linear warmup, x0
 COCO results (ids from a ground-truth JSON written by our reader, so both sides are scored by
 the same evaluator).
 
-    /usr/bin/python3 bench/bccd_torchvision.py BCCD_ROOT TEST_GT.json OUT_DIR ITERS [THREADS] [LR]
+    /usr/bin/python3 bench/bccd_torchvision.py BCCD_ROOT TEST_GT.json OUT_DIR ITERS [THREADS] [LR] [SEED]
 """
 import functools
 import json
@@ -49,9 +49,10 @@ def main():
     root, gt_file, out_dir, iters = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     threads = int(sys.argv[5]) if len(sys.argv) > 5 else 2
     lr = float(sys.argv[6]) if len(sys.argv) > 6 else 0.01
+    seed = int(sys.argv[7]) if len(sys.argv) > 7 else 0
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    random.seed(0)
+    torch.manual_seed(seed)
+    random.seed(seed)
     os.makedirs(out_dir, exist_ok=True)
     gt = json.load(open(gt_file))
     cats = sorted(gt["categories"], key=lambda c: c["id"])

@@ -28,6 +28,7 @@ export const BENCHMARKS: readonly BenchmarkInfo[] = [
   { name: 'targets', summary: 'anchor-to-gt matching and box encoding, 201,600 anchors x 50 boxes (vs torchvision)', flags: '[--gt N] [--threads N]', threads: true },
   { name: 'detect', summary: 'retinanet_resnet50_fpn whole detect path on one 512x640 image (vs torchvision)', flags: '[--threads N] [--runs N] [--size HxW]', threads: true },
   { name: 'ablation', summary: 'focal-loss ablation in miniature: CE, alpha-balanced CE, gamma 0.5/1/2/5 on synthetic data (long: ~25 min)', flags: '[--iters N] [--seed S] [--threads N]', threads: true },
+  { name: 'bccd', summary: 'BCCD from scratch for the same wall-clock time as torchvision, COCO AP on test.txt (long: ~35 min)', flags: '[--data DIR] [--tv-iters N] [--seed S] [--lr X] [--threads N] [--out DIR]', threads: true },
   { name: 'train-step', summary: 'retinanet_resnet50_fpn SGD step, batch 2 x 512x512: time and peak RSS (vs torchvision)', flags: '[--threads N] [--runs N] [--rounds R] [--batch N] [--size S] [--classes K]', threads: true },
 ];
 
@@ -88,6 +89,7 @@ async function runScript(info: BenchmarkInfo, argv: string[]): Promise<number> {
     detect: () => import('../../bench/detect.js'),
     'train-step': () => import('../../bench/train_step.js'),
     ablation: () => import('../../bench/focal_ablation.js'),
+    bccd: () => import('../../bench/bccd.js'),
   };
   const load = modules[info.name];
   if (!load) throw new Error(`benchmark '${info.name}' has no module`);
@@ -107,4 +109,4 @@ async function run(argv: string[]): Promise<number> {
   return info.name === 'engine' ? runEngine(rest) : runScript(info, rest);
 }
 
-export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation)', help, run };
+export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd)', help, run };
