@@ -23,6 +23,7 @@ import { UserError } from '../src/cli/command.js';
 import { numberFlag } from '../src/cli/common.js';
 import { TORCH_PYTHON, runIfScript } from './detection_common.js';
 import { main as writeGroundTruth } from './bccd_gt.js';
+import { parseStepLog } from '../src/train/trainer.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -73,11 +74,7 @@ interface StepLog {
 }
 
 function readLog(file: string): StepLog[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as StepLog & { type?: string })
-    .filter((r) => r.type === undefined);
+  return parseStepLog(readFileSync(file, 'utf8'));
 }
 
 /** Median seconds per step after the first two (graph compile and warm-up). */
@@ -139,7 +136,7 @@ export async function main(argv: string[]): Promise<void> {
     console.log(`| ${r.name} | ${r.iters} | ${r.seconds.toFixed(0)} | ${r.step.toFixed(2)} | ${[s.AP, s.AP50, s.AP75, s.APs, s.APm, s.APl, s.AR100].map((x) => f(x!)).join(' | ')} | ${classes.map((c) => f(s.perClass[c]!)).join(' | ')} | ${f(r.loss.cls)} / ${f(r.loss.box)} |`);
   }
   console.log(`AP difference (ours - torchvision): ${(oursStats.AP! - tvStats.AP!).toFixed(3)}; step time ratio ${(rows[0]!.step / rows[1]!.step).toFixed(2)}x`);
-  writeFileSync(path.join(o.out, 'summary.json'), JSON.stringify({ seed: o.seed, threads: o.threads, lr: o.lr, rows: rows.map((r) => ({ ...r })) }, null, 2));
+  writeFileSync(path.join(o.out, 'summary.json'), JSON.stringify({ seed: o.seed, threads: o.threads, lr: o.lr, rows }, null, 2));
 }
 
 runIfScript(import.meta.url, main);

@@ -156,6 +156,15 @@ export function globalNorm(grads: readonly Float32Array[]): number {
   return Math.sqrt(s0 + s1 + s2 + s3);
 }
 
+/** The per-step records of a `log.jsonl` text (validation records left out). */
+export function parseStepLog(text: string): StepRecord[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Partial<StepRecord> & { type?: string })
+    .filter((r) => r.type !== 'val' && r.loss_cls !== undefined) as StepRecord[];
+}
+
 /** Trains `model` in place; writes log, checkpoints and final weights under `opts.outDir`. */
 export class Trainer {
   private readonly sgd: Sgd;
@@ -325,11 +334,7 @@ export class Trainer {
   /** Writes `loss.svg` from the whole log (including iterations before a resume). */
   async writeLossPlot(): Promise<void> {
     if (!existsSync(this.logFile)) return;
-    const recs = (await readFile(this.logFile, 'utf8'))
-      .split('\n')
-      .filter((l) => l.trim())
-      .map((l) => JSON.parse(l) as Partial<StepRecord> & { type?: string })
-      .filter((r) => r.type !== 'val' && r.loss_cls !== undefined) as StepRecord[];
+    const recs = parseStepLog(await readFile(this.logFile, 'utf8'));
     await writeAtomic(path.join(this.opts.outDir, 'loss.svg'), lossCurveSvg(recs));
   }
 }
