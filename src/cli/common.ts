@@ -50,6 +50,17 @@ export function numberFlag(values: Values, name: string, opts: { integer?: boole
   return v;
 }
 
+/** A duration in seconds: `900`, `900s`, `15m`, `1.5h`. */
+export function durationFlag(values: Values, name: string): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || raw.trim() === '') throw new UserError(`--${name} needs a value`);
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(s|m|min|h)?\s*$/.exec(raw);
+  const seconds = m ? Number(m[1]) * ({ s: 1, m: 60, min: 60, h: 3600 }[m[2] ?? 's'] ?? 1) : NaN;
+  if (!(seconds > 0)) throw new UserError(`--${name} must be a positive duration such as 900, 900s, 15m or 1.5h, got '${raw}'`);
+  return seconds;
+}
+
 export function stringFlag(values: Values, name: string): string | undefined {
   const v = values[name];
   return typeof v === 'string' ? v : undefined;

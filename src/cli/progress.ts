@@ -9,12 +9,17 @@ export class ProgressBar {
   private readonly tty: boolean;
 
   constructor(
-    private readonly total: number,
+    private total: number,
     private readonly label: string,
     private readonly stream: NodeJS.WriteStream = process.stderr,
     private readonly startAt = 0,
   ) {
     this.tty = !!stream.isTTY && !process.env['CI'];
+  }
+
+  /** Changes the total (a run whose length is re-estimated as it goes). */
+  setTotal(total: number): void {
+    this.total = total;
   }
 
   /** Reports `done` of `total` units with an optional status text. */

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { type Command, UserError } from './command.js';
-import { MODEL_FLAGS, intListFlag, loadSource, numberFlag, readSidecar, resolveConfig, stringFlag } from './common.js';
+import { MODEL_FLAGS, durationFlag, intListFlag, loadSource, numberFlag, readSidecar, resolveConfig, stringFlag } from './common.js';
 import { architectureNames, mergeConfig } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
 import { Trainer, type TrainOptions } from '../train/trainer.js';
@@ -44,6 +44,9 @@ Loss:
 
 Schedule:
   --iters N | --epochs N   length of the run (default: 12 epochs)
+  --time-budget T      train for T (900, 900s, 15m, 1.5h) instead: the length, warmup and
+                       x0.1 points are fitted to the measured step time; --iters/--epochs
+                       become a cap. Compiles, validations and checkpoints count against T
   --batch N            images per step (default 2)
   --lr X               base learning rate (default 0.01 x batch / 16)
   --warmup N           warmup iterations (default min(500, iters/10))
@@ -79,6 +82,7 @@ const options = {
   alpha: { type: 'string' },
   iters: { type: 'string' },
   epochs: { type: 'string' },
+  'time-budget': { type: 'string' },
   batch: { type: 'string' },
   lr: { type: 'string' },
   warmup: { type: 'string' },
@@ -92,6 +96,18 @@ const options = {
   threads: { type: 'string' },
   quiet: { type: 'boolean' },
 } as const;
+
+/** `--iters` when a time budget is given without a length: no cap in practice. */
+const NO_CAP = 1_000_000_000;
+
+function formatSeconds(s: number): string {
+  return s < 120 ? `${s.toFixed(0)} s` : `${(s / 60).toFixed(1)} min`;
+}
+
+function lengthText(iters: number, timeBudget: number | undefined): string {
+  if (timeBudget === undefined) return `${iters} iterations`;
+  return `${formatSeconds(timeBudget)} (length fitted to the step time${iters < NO_CAP ? `, at most ${iters} iterations` : ''}), batches`;
+}
 
 async function sourceFor(spec: string, values: Record<string, string | boolean | undefined>, splitFlag: string, seed: number, role: 'train' | 'val'): Promise<SampleSource> {
   if (spec === 'synthetic') {
@@ -123,6 +139,7 @@ async function run(argv: string[]): Promise<number> {
   const epochs = numberFlag(v, 'epochs', { min: 0.01 });
   const itersFlag = numberFlag(v, 'iters', { integer: true, min: 1 });
   if (epochs !== undefined && itersFlag !== undefined) throw new UserError('give either --iters or --epochs, not both');
+  const timeBudget = durationFlag(v, 'time-budget');
   const weights = stringFlag(v, 'weights');
   if (weights && !existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
   let cfg = resolveConfig(v, weights ? readSidecar(weights) : undefined);
@@ -151,7 +168,8 @@ async function run(argv: string[]): Promise<number> {
   if (cfg.numClasses < train.classNames.length) throw new UserError(`--num-classes ${cfg.numClasses} is smaller than the dataset's ${train.classNames.length} classes`);
 
   const perEpoch = Math.max(1, Math.floor(train.length / batch));
-  const iters = itersFlag ?? Math.max(1, Math.round((epochs ?? 12) * perEpoch));
+  // With a time budget and no length given, the length is capped only by the budget.
+  const iters = itersFlag ?? (epochs === undefined && timeBudget !== undefined ? NO_CAP : Math.max(1, Math.round((epochs ?? 12) * perEpoch)));
   const model = new RetinaNet(cfg, seed);
   if (weights && !resumeDir) await model.loadWeights(weights);
   const outDir = stringFlag(v, 'out') ?? 'runs/train';
@@ -172,13 +190,14 @@ async function run(argv: string[]): Promise<number> {
     checkpointEvery,
     valEvery: valEvery ?? perEpoch,
     quiet: v['quiet'] === true,
+    timeBudget,
   };
   const trainer = new Trainer(model, train, val, opts, { cli: { ...v, out: outDir } });
   if (resumeDir) {
     await trainer.resume();
-    if (!opts.quiet) process.stderr.write(`resuming ${resumeDir} at iteration ${resumeIteration} of ${iters}\n`);
+    if (!opts.quiet) process.stderr.write(`resuming ${resumeDir} at iteration ${resumeIteration} of ${timeBudget !== undefined ? `a ${formatSeconds(timeBudget)} run` : iters}\n`);
   } else if (!opts.quiet) {
-    process.stderr.write(`training ${cfg.name} (${cfg.numClasses} classes, ${(model.store.count(true) / 1e6).toFixed(1)}M trainable parameters) on ${train.length} images for ${iters} iterations of ${batch} -> ${outDir}\n`);
+    process.stderr.write(`training ${cfg.name} (${cfg.numClasses} classes, ${(model.store.count(true) / 1e6).toFixed(1)}M trainable parameters) on ${train.length} images for ${lengthText(iters, timeBudget)} of ${batch} -> ${outDir}\n`);
   }
   const result = await trainer.run();
   if (result.stopped === 'nan') {
@@ -191,7 +210,8 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`interrupted at iteration ${result.iterations}; checkpoint saved. Continue with: retinanet train --resume ${outDir}\n`);
     return 130;
   }
-  process.stdout.write(`done: ${result.iterations} iterations; weights ${path.join(outDir, 'model.safetensors')}, log ${path.join(outDir, 'log.jsonl')}, loss curve ${path.join(outDir, 'loss.svg')}\n`);
+  const seconds = result.records.length ? result.records[result.records.length - 1]!.time : 0;
+  process.stdout.write(`done: ${result.iterations} iterations in ${formatSeconds(seconds)}${timeBudget !== undefined ? ` (budget ${formatSeconds(timeBudget)})` : ''}; weights ${path.join(outDir, 'model.safetensors')}, log ${path.join(outDir, 'log.jsonl')}, loss curve ${path.join(outDir, 'loss.svg')}\n`);
   return 0;
 }
 

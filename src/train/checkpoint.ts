@@ -25,6 +25,8 @@ export interface TrainState {
   best?: { ap: number; iteration: number };
   /** Seconds of training so far (for the log's `time`). */
   elapsed: number;
+  /** Length of the run and of its schedule (they differ only in time-budget runs). */
+  plan?: { planned: number; scheduleIters: number; scheduleFrozen: boolean };
   weightsFile: string;
   optimizerFile: string;
 }

@@ -22,6 +22,7 @@ import { writeAtomic } from '../io/atomic.js';
 import { lossCurveSvg } from './plot.js';
 import { type LrSchedule, learningRate, paperSchedule } from './schedule.js';
 import { Sgd } from './sgd.js';
+import { TimeBudget } from './time_budget.js';
 import type { SampleSource } from './source.js';
 
 export interface TrainOptions {
@@ -59,6 +60,12 @@ export interface TrainOptions {
    * schedule still spans `iters`. For time-boxed sessions and tests.
    */
   stopAt?: number;
+  /**
+   * Train for this many seconds (as the log's `time` counts them) instead of a fixed length:
+   * `iters` becomes a cap, and the run's length, with its warmup and x0.1 points, is fitted to
+   * the measured step time (src/train/time_budget.ts).
+   */
+  timeBudget?: number;
 }
 
 /** One step of the JSONL log. */
@@ -168,7 +175,13 @@ export function parseStepLog(text: string): StepRecord[] {
 /** Trains `model` in place; writes log, checkpoints and final weights under `opts.outDir`. */
 export class Trainer {
   private readonly sgd: Sgd;
-  private readonly schedule: LrSchedule;
+  private schedule: LrSchedule;
+  /** Iterations this run will do: `iters`, or what fits the time budget. */
+  private planned: number;
+  /** The length the schedule's warmup and x0.1 points are placed for. */
+  private scheduleIters: number;
+  /** Time budget runs: the schedule no longer follows `planned` (its first x0.1 point was reached). */
+  private scheduleFrozen = false;
   private readonly sessions = new SessionCache<TrainExecutable>(4);
   private iteration = 0;
   private elapsedBefore = 0;
@@ -186,10 +199,16 @@ export class Trainer {
     private readonly extraState: Record<string, unknown> = {},
   ) {
     this.sgd = new Sgd({ momentum: opts.momentum, weightDecay: opts.weightDecay });
-    const base = paperSchedule(opts.lr, opts.iters, opts.warmupIters);
-    this.schedule = opts.steps ? { ...base, steps: opts.steps } : base;
+    this.planned = opts.iters;
+    this.scheduleIters = opts.iters;
+    this.schedule = this.scheduleFor(opts.iters);
     this.logFile = path.join(opts.outDir, 'log.jsonl');
     this.checkpointDir = path.join(opts.outDir, 'checkpoint');
+  }
+
+  private scheduleFor(iters: number): LrSchedule {
+    const base = paperSchedule(this.opts.lr, iters, this.opts.warmupIters);
+    return this.opts.steps ? { ...base, steps: this.opts.steps } : base;
   }
 
   /** Restores parameters, momentum and progress from `outDir/checkpoint`; the log is cut back to it. */
@@ -204,6 +223,12 @@ export class Trainer {
     this.iteration = state.iteration;
     this.elapsedBefore = state.elapsed;
     this.best = state.best;
+    if (state.plan) {
+      this.planned = state.plan.planned;
+      this.scheduleIters = state.plan.scheduleIters;
+      this.scheduleFrozen = state.plan.scheduleFrozen;
+      this.schedule = this.scheduleFor(this.scheduleIters);
+    }
     if (existsSync(this.logFile)) {
       const lines = (await readFile(this.logFile, 'utf8')).split('\n').filter((l) => l.trim() && (JSON.parse(l) as { iter: number }).iter <= state.iteration);
       await writeFile(this.logFile, lines.map((l) => l + '\n').join(''));
@@ -220,6 +245,7 @@ export class Trainer {
       options: { ...this.opts, ...this.extraState },
       best: this.best,
       elapsed,
+      plan: { planned: this.planned, scheduleIters: this.scheduleIters, scheduleFrozen: this.scheduleFrozen },
     };
   }
 
@@ -244,7 +270,19 @@ export class Trainer {
     return stats;
   }
 
-  /** Runs until `opts.iters` iterations are done, Ctrl-C, or a non-finite loss. */
+  /**
+   * After each step of a time-budget run: the run's length re-fitted to the time left, and the
+   * schedule with it until its first x0.1 point.
+   */
+  private refit(budget: TimeBudget, elapsed: number): void {
+    this.planned = budget.fit(this.iteration, elapsed);
+    if (this.scheduleFrozen || !budget.steady()) return;
+    this.scheduleIters = this.planned;
+    this.schedule = this.scheduleFor(this.planned);
+    if (this.iteration >= (this.schedule.steps[0] ?? Infinity)) this.scheduleFrozen = true;
+  }
+
+  /** Runs until the planned iterations (or the time budget) are done, Ctrl-C, or a non-finite loss. */
   async run(): Promise<TrainResult> {
     const o = this.opts;
     await mkdir(o.outDir, { recursive: true });
@@ -260,17 +298,21 @@ export class Trainer {
     process.once('SIGINT', onSigint);
     const start = performance.now();
     const elapsed = (): number => this.elapsedBefore + (performance.now() - start) / 1000;
-    const bar = o.quiet ? undefined : new ProgressBar(o.iters, 'train', process.stderr, this.iteration);
+    const budget = o.timeBudget !== undefined ? new TimeBudget(o.timeBudget, o.iters) : undefined;
+    // A budget run prepares batches up to its cap: its planned length may still grow.
+    const lastPrepared = (): number => (budget ? o.iters : this.planned);
+    const bar = o.quiet ? undefined : new ProgressBar(this.planned, 'train', process.stderr, this.iteration);
     const records: StepRecord[] = [];
     let lastVal: CocoStats | undefined;
     let lastGoodCheckpoint = this.iteration;
-    let next = this.iteration < o.iters ? prepare(this.iteration) : undefined;
+    let next = this.iteration < this.planned ? prepare(this.iteration) : undefined;
     let imagesSeen = 0;
+    let lastTime = this.elapsedBefore;
     try {
-      while (this.iteration < o.iters && next) {
+      while (this.iteration < this.planned && next) {
         const batch = await next;
         // Decode and assign targets for the next step while this one runs.
-        next = this.iteration + 1 < o.iters ? prepare(this.iteration + 1) : undefined;
+        next = this.iteration + 1 < lastPrepared() ? prepare(this.iteration + 1) : undefined;
         next?.catch(() => undefined);
         for (const w of batch.warnings) if (!o.quiet) process.stderr.write(`warning: ${w}\n`);
         const [n, , h, w] = batch.shape;
@@ -299,9 +341,15 @@ export class Trainer {
         await appendFile(this.logFile, JSON.stringify(rec) + '\n');
         this.iteration++;
         imagesSeen += n;
+        if (budget) {
+          budget.record(rec.time - lastTime);
+          this.refit(budget, elapsed());
+          bar?.setTotal(this.planned);
+        }
+        lastTime = rec.time;
         const ips = imagesSeen / ((performance.now() - start) / 1000);
         bar?.update(this.iteration, `loss ${rec.loss.toFixed(3)} (cls ${lossCls.toFixed(3)} box ${lossBox.toFixed(3)}) lr ${lr.toPrecision(2)} ${ips.toFixed(1)} img/s`);
-        const finished = this.iteration >= o.iters;
+        const finished = this.iteration >= this.planned;
         if (this.val && (this.iteration % o.valEvery === 0 || finished)) lastVal = await this.validate(elapsed());
         if (o.stopAt !== undefined && this.iteration >= o.stopAt && !finished) this.interrupted = true;
         if (this.iteration % o.checkpointEvery === 0 || finished || this.interrupted) {

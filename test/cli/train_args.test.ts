@@ -15,6 +15,8 @@ test('train --data synthetic: bad flags exit 2 with a clear message and no stack
     [['--scale-jitter', '640,-1'], /--scale-jitter must be a comma-separated list of positive integers/],
     [['--weights', 'no/such/file.safetensors'], /--weights no\/such\/file\.safetensors not found/],
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
+    [['--time-budget', '15 minutes'], /--time-budget must be a positive duration such as 900, 900s, 15m or 1\.5h, got '15 minutes'/],
+    [['--time-budget', '0'], /--time-budget must be a positive duration/],
   ];
   for (const [extra, message] of cases) {
     const r = cli('train', '--data', 'synthetic', ...extra);
