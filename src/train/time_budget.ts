@@ -3,13 +3,12 @@
  * schedule is defined by the run's length (warmup = length / 10, x0.1 at 2/3 and 8/9), so the
  * length is re-fitted after every step from the measured step time: iterations done plus the
  * remaining seconds over the step time. The warmup and the x0.1 points follow the fitted length
- * (from the second step on: the first one compiles the graph, and a length fitted to it would
- * be far too short, with no warmup left) until the first x0.1 point is reached; from there they are frozen (a drop in the rate must
- * never be undone by a later estimate) and only the end keeps moving, so the run stops at the
- * budget however the machine's speed drifts.
+ * from the second step on (the first one compiles the graph: a length fitted to it would be far
+ * too short, with no warmup left) until the first x0.1 point is reached; from there they are
+ * frozen (a drop in the rate must never be undone by a later estimate) and only the end keeps
+ * moving, so the run stops at the budget however the machine's speed drifts.
  */
 
-/** Median of the last `window` step durations. */
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -58,8 +57,10 @@ export class TimeBudget {
    * at least `done` (never shorter than what ran), at most the cap.
    */
   fit(done: number, elapsed: number): number {
-    const step = this.stepSeconds();
-    if (step === undefined) return Math.min(this.cap, Math.max(done, 1));
+    // Until a steady step is timed, the only one known includes the compile: it says nothing
+    // about how many steps fit, so take one more while any time is left.
+    if (!this.steady()) return Math.min(this.cap, elapsed < this.seconds ? done + 1 : Math.max(done, 1));
+    const step = this.stepSeconds()!;
     const more = Math.max(0, Math.round((this.seconds - elapsed) / Math.max(step, 1e-9)));
     return Math.min(this.cap, done + more);
   }

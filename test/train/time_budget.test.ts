@@ -26,6 +26,8 @@ test('the fitted length is what was done plus the time left over the step time, 
   const b = new TimeBudget(100, 60);
   assert.equal(b.fit(0, 0), 1, 'before any step: one step');
   b.record(10);
+  assert.equal(b.fit(1, 90), 2, 'only the compiling step timed: one more step while time is left');
+  assert.equal(b.fit(1, 100), 1, 'only the compiling step timed, no time left: stop');
   b.record(2);
   assert.equal(b.fit(2, 12), 2 + 44);
   assert.equal(b.fit(2, 12.9), 2 + 44, '43.55 steps left rounds to 44');
