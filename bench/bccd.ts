@@ -90,7 +90,7 @@ function tailLoss(log: readonly StepLog[]): { cls: number; box: number } {
   return { cls: t.reduce((a, r) => a + r.loss_cls, 0) / t.length, box: t.reduce((a, r) => a + r.loss_box, 0) / t.length };
 }
 
-type Stats = Record<string, number> & { perClass: Record<string, number> };
+type Stats = Record<string, number> & { perClass: Record<string, number>; perClassAP50: Record<string, number> };
 
 export async function main(argv: string[]): Promise<void> {
   const o = parse(argv);
@@ -130,6 +130,10 @@ export async function main(argv: string[]): Promise<void> {
     const s = r.stats;
     console.log(`| ${r.name} | ${r.iters} | ${r.seconds.toFixed(0)} | ${r.step.toFixed(2)} | ${[s.AP, s.AP50, s.AP75, s.APs, s.APm, s.APl, s.AR100].map((x) => f(x!)).join(' | ')} | ${classes.map((c) => f(s.perClass[c]!)).join(' | ')} | ${f(r.loss.cls)} / ${f(r.loss.box)} |`);
   }
+  console.log(`\nPer class, COCO AP / AP50 on test.txt`);
+  console.log(`| class | ${rows.map((r) => `${r.name} AP | ${r.name} AP50`).join(' | ')} |`);
+  console.log(`|---|${'---|'.repeat(2 * rows.length)}`);
+  for (const c of classes) console.log(`| ${c} | ${rows.map((r) => `${f(r.stats.perClass[c]!)} | ${f(r.stats.perClassAP50[c]!)}`).join(' | ')} |`);
   console.log(`AP difference (ours - torchvision): ${(oursStats.AP! - tvStats.AP!).toFixed(3)}; step time ratio ${(rows[0]!.step / rows[1]!.step).toFixed(2)}x`);
   writeFileSync(path.join(o.out, 'summary.json'), JSON.stringify({ seed: o.seed, threads: o.threads, lr: o.lr, rows }, null, 2));
 }

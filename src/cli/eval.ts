@@ -80,7 +80,7 @@ Model on a dataset (detect, then COCO evaluation):
 Output:
   --json             print one JSON object (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl;
                      for VOC: mAP, mAP11 and per-class APs)
-  --per-class        also print per-class AP (table, or "perClass" in --json)
+  --per-class        also print per-class AP and AP50 (table, or "perClass" and "perClassAP50" in --json)
   --report DIR       write report.md, report.html, metrics.json and precision-recall SVGs to DIR
   -h, --help         show this help`;
 

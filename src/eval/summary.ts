@@ -55,10 +55,16 @@ export function formatCocoPerClass(result: Pick<CocoEvalResult, 'perCategory'>):
   return [head, ...rows].join('\n');
 }
 
-/** JSON object with the 12 stats under their usual names, plus `perClass` ({name: AP}) when asked. */
-export function cocoStatsJson(result: Pick<CocoEvalResult, 'stats' | 'perCategory'>, perClass = false): CocoStats & { perClass?: Record<string, number> } {
-  const out: CocoStats & { perClass?: Record<string, number> } = { ...result.stats };
-  if (perClass) out.perClass = Object.fromEntries(result.perCategory.map((c) => [c.name, c.AP]));
+/** The 12 COCO stats, plus per-class AP and AP50 ({name: value}) when asked. */
+export type CocoStatsJson = CocoStats & { perClass?: Record<string, number>; perClassAP50?: Record<string, number> };
+
+/** JSON object with the 12 stats under their usual names, plus `perClass` ({name: AP}) and `perClassAP50` when asked. */
+export function cocoStatsJson(result: Pick<CocoEvalResult, 'stats' | 'perCategory'>, perClass = false): CocoStatsJson {
+  const out: CocoStatsJson = { ...result.stats };
+  if (perClass) {
+    out.perClass = Object.fromEntries(result.perCategory.map((c) => [c.name, c.AP]));
+    out.perClassAP50 = Object.fromEntries(result.perCategory.map((c) => [c.name, c.AP50]));
+  }
   return out;
 }
 

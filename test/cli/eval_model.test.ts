@@ -36,8 +36,9 @@ test('eval --weights --data --json --per-class prints one JSON object', () => {
   const r = cli('eval', '--weights', weights, '--data', 'synthetic', '--max-images', '1', '--json', '--per-class', '--quiet');
   assert.equal(r.status, 0, r.stderr);
   const obj = JSON.parse(r.stdout) as Record<string, unknown>;
-  assert.equal(Object.keys(obj).length, 13);
+  assert.equal(Object.keys(obj).length, 14);
   assert.deepEqual(Object.keys(obj.perClass as object), ['circle', 'square', 'triangle', 'cross']);
+  assert.deepEqual(Object.keys(obj.perClassAP50 as object), ['circle', 'square', 'triangle', 'cross']);
   assert.equal(r.stderr, '');
 });
 

@@ -38,9 +38,14 @@ test('eval prints the pycocotools 12-line summary, --json the 12 named stats, --
     const json = run('--gt', c.gt, '--dets', c.dets, '--json', '--per-class', '--report', path.join(c.dir, 'rep'));
     assert.equal(json.status, 0, json.stderr);
     const obj = JSON.parse(json.stdout) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(obj), ['AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100', 'ARs', 'ARm', 'ARl', 'perClass']);
+    assert.deepEqual(Object.keys(obj), ['AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100', 'ARs', 'ARm', 'ARl', 'perClass', 'perClassAP50']);
     assert.equal(obj.AP, c.expected.stats[0]);
     assert.equal(Object.keys(obj.perClass as object).length, 5);
+    // AP averages IoU 0.5:0.95, whose precision at every recall is at most that at IoU 0.5.
+    const ap = obj.perClass as Record<string, number>;
+    const ap50 = obj.perClassAP50 as Record<string, number>;
+    assert.deepEqual(Object.keys(ap50), Object.keys(ap));
+    for (const k of Object.keys(ap)) assert.ok(ap50[k]! >= ap[k]! && ap50[k]! <= 1, `${k}: AP50 ${ap50[k]} vs AP ${ap[k]}`);
     for (const f of ['report.md', 'report.html', 'metrics.json', 'pr_overall.svg']) assert.ok(existsSync(path.join(c.dir, 'rep', f)), f);
     assert.match(readFileSync(path.join(c.dir, 'rep', 'pr_overall.svg'), 'utf8'), /^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
     assert.match(readFileSync(path.join(c.dir, 'rep', 'report.md'), 'utf8'), /\| class \| AP \| AP50 \|/);
