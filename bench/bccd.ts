@@ -25,6 +25,7 @@ import { numberFlag } from '../src/cli/common.js';
 import { TORCH_PYTHON, runIfScript } from './detection_common.js';
 import { main as writeGroundTruth } from './bccd_gt.js';
 import { parseStepLog } from '../src/train/trainer.js';
+import type { CocoStatsJson } from '../src/eval/summary.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -90,7 +91,8 @@ function tailLoss(log: readonly StepLog[]): { cls: number; box: number } {
   return { cls: t.reduce((a, r) => a + r.loss_cls, 0) / t.length, box: t.reduce((a, r) => a + r.loss_box, 0) / t.length };
 }
 
-type Stats = Record<string, number> & { perClass: Record<string, number>; perClassAP50: Record<string, number> };
+/** `eval --json --per-class` output: the per-class maps are always there. */
+type Stats = Required<CocoStatsJson>;
 
 export async function main(argv: string[]): Promise<void> {
   const o = parse(argv);
@@ -128,13 +130,13 @@ export async function main(argv: string[]): Promise<void> {
   console.log(`|---|${'---|'.repeat(11 + classes.length)}`);
   for (const r of rows) {
     const s = r.stats;
-    console.log(`| ${r.name} | ${r.iters} | ${r.seconds.toFixed(0)} | ${r.step.toFixed(2)} | ${[s.AP, s.AP50, s.AP75, s.APs, s.APm, s.APl, s.AR100].map((x) => f(x!)).join(' | ')} | ${classes.map((c) => f(s.perClass[c]!)).join(' | ')} | ${f(r.loss.cls)} / ${f(r.loss.box)} |`);
+    console.log(`| ${r.name} | ${r.iters} | ${r.seconds.toFixed(0)} | ${r.step.toFixed(2)} | ${[s.AP, s.AP50, s.AP75, s.APs, s.APm, s.APl, s.AR100].map(f).join(' | ')} | ${classes.map((c) => f(s.perClass[c]!)).join(' | ')} | ${f(r.loss.cls)} / ${f(r.loss.box)} |`);
   }
   console.log(`\nPer class, COCO AP / AP50 on test.txt`);
   console.log(`| class | ${rows.map((r) => `${r.name} AP | ${r.name} AP50`).join(' | ')} |`);
   console.log(`|---|${'---|'.repeat(2 * rows.length)}`);
   for (const c of classes) console.log(`| ${c} | ${rows.map((r) => `${f(r.stats.perClass[c]!)} | ${f(r.stats.perClassAP50[c]!)}`).join(' | ')} |`);
-  console.log(`AP difference (ours - torchvision): ${(oursStats.AP! - tvStats.AP!).toFixed(3)}; step time ratio ${(rows[0]!.step / rows[1]!.step).toFixed(2)}x`);
+  console.log(`AP difference (ours - torchvision): ${(oursStats.AP - tvStats.AP).toFixed(3)}; step time ratio ${(rows[0]!.step / rows[1]!.step).toFixed(2)}x`);
   writeFileSync(path.join(o.out, 'summary.json'), JSON.stringify({ seed: o.seed, threads: o.threads, lr: o.lr, rows }, null, 2));
 }
 
