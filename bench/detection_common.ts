@@ -7,7 +7,7 @@ import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng } from '../src/data/random.js';
+import { Rng } from '../src/core/random.js';
 
 /** Interpreter that has torch/torchvision (Debian packages); override with TORCH_PYTHON. */
 export const TORCH_PYTHON = process.env.TORCH_PYTHON ?? '/usr/bin/python3';

@@ -13,10 +13,12 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
+import { InputError } from '../core/errors.js';
+
 /**
- * An error caused by the user's input (bad flag, missing file, malformed dataset).
- * The CLI prints its message without a stack trace and exits with code 2.
+ * An error in what the user typed (a bad flag, a missing file). Like every library
+ * `InputError`, the CLI prints its message without a stack trace and exits with code 2.
  */
-export class UserError extends Error {
+export class UserError extends InputError {
   override name = 'UserError';
 }

@@ -3,7 +3,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  EvalInputError,
   cocoStatsJson,
   evaluateCoco,
   evaluateVoc,
@@ -278,12 +277,7 @@ export const evalCommand: Command = {
       const given = modelOnly.find((f) => values[f] !== undefined);
       if (given) throw new UserError(`--${given} applies to --weights/--data evaluation only`);
     }
-    try {
-      if (modelMode) return await runModel(values);
-      return values['voc-gt'] !== undefined ? runVoc(values) : runCoco(values);
-    } catch (err) {
-      if (err instanceof EvalInputError) throw new UserError(err.message);
-      throw err;
-    }
+    if (modelMode) return await runModel(values);
+    return values['voc-gt'] !== undefined ? runVoc(values) : runCoco(values);
   },
 };

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Command, UserError } from './command.js';
+import type { Command } from './command.js';
+import { InputError } from '../core/errors.js';
 import { commands } from './registry.js';
 
 const VERSION = '0.1.0';
@@ -44,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
-    if (err instanceof UserError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+    if (err instanceof InputError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
       console.error(`retinanet ${name}: ${err.message}`);
       return 2;
     }

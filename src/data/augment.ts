@@ -1,4 +1,4 @@
-import type { Rng } from './random.js';
+import type { Rng } from '../core/random.js';
 import type { RgbImage } from './types.js';
 
 /** Mirrors flat xyxy boxes of an image `width` pixels wide: `x1' = W - x2, x2' = W - x1` (torchvision's references). */

@@ -1,11 +1,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { UserError } from '../cli/command.js';
+import { InputError } from '../core/errors.js';
 import type { RgbImage } from './types.js';
 
 /** An image file that is missing, unreadable or not a decodable JPEG/PNG/WebP/...; the message names the file. */
-export class ImageError extends UserError {
+export class ImageError extends InputError {
   override name = 'ImageError';
 }
 

@@ -3,7 +3,7 @@ export * from './types.js';
 export * from './image.js';
 export * from './transform.js';
 export * from './augment.js';
-export * from './random.js';
+export { Rng } from '../core/random.js';
 export * from './stats.js';
 export * from './synthetic.js';
 export * from './datasets/index.js';

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { chwToHwcBytes } from './image.js';
-import { Rng } from './random.js';
+import { Rng } from '../core/random.js';
 import type { RgbImage } from './types.js';
 
 /**

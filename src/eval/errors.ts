@@ -1,7 +1,10 @@
+import { InputError } from '../core/errors.js';
+
 /**
- * Thrown when evaluation inputs are malformed (bad JSON shape, results on unknown images...).
- * The CLI turns it into a `UserError`; library callers can catch it to tell bad input from bugs.
+ * Thrown when evaluation inputs are malformed (bad JSON shape, results on unknown images...):
+ * an `InputError`, so the CLI reports it with exit code 2 and library callers can tell bad
+ * input from bugs.
  */
-export class EvalInputError extends Error {
+export class EvalInputError extends InputError {
   override name = 'EvalInputError';
 }

@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { UserError } from '../cli/command.js';
+import { InputError } from '../core/errors.js';
 
 /**
  * Reader/writer for the safetensors format (https://github.com/huggingface/safetensors):
@@ -37,7 +37,7 @@ export interface SafetensorsFile {
 }
 
 /** A malformed, truncated or unsupported safetensors file; the message names the file when known. */
-export class SafetensorsError extends UserError {
+export class SafetensorsError extends InputError {
   override name = 'SafetensorsError';
 }
 

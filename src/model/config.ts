@@ -3,7 +3,7 @@
  * name) and JSON config files that override any option.
  */
 import { readFileSync } from 'node:fs';
-import { UserError } from '../cli/command.js';
+import { InputError } from '../core/errors.js';
 import { type AnchorConfig, RETINANET_ANCHOR_CONFIG } from '../detection/anchors.js';
 import type { BoxLoss, ClassificationLoss } from '../detection/losses.js';
 import type { ResNetDepth } from '../nn/resnet.js';
@@ -135,12 +135,12 @@ export function mergeConfig(cfg: RetinaNetConfig, patch: DeepPartial<RetinaNetCo
   const merge = (a: Record<string, unknown>, b: Record<string, unknown>, where: string): Record<string, unknown> => {
     const out: Record<string, unknown> = { ...a };
     for (const [k, v] of Object.entries(b)) {
-      if (!(k in a)) throw new UserError(`config: unknown option '${where}${k}'`);
+      if (!(k in a)) throw new InputError(`config: unknown option '${where}${k}'`);
       const cur = a[k];
       if (cur !== null && typeof cur === 'object' && !Array.isArray(cur) && v !== null && typeof v === 'object' && !Array.isArray(v)) {
         out[k] = merge(cur as Record<string, unknown>, v as Record<string, unknown>, `${where}${k}.`);
       } else {
-        if (cur !== undefined && typeof cur !== typeof v) throw new UserError(`config: option '${where}${k}' must be ${Array.isArray(cur) ? 'an array' : `a ${typeof cur}`}`);
+        if (cur !== undefined && typeof cur !== typeof v) throw new InputError(`config: option '${where}${k}' must be ${Array.isArray(cur) ? 'an array' : `a ${typeof cur}`}`);
         out[k] = v;
       }
     }
@@ -152,28 +152,28 @@ export function mergeConfig(cfg: RetinaNetConfig, patch: DeepPartial<RetinaNetCo
   return validateConfig(merged);
 }
 
-/** Checks a config's invariants, throwing a UserError naming the bad option. */
+/** Checks a config's invariants, throwing a InputError naming the bad option. */
 export function validateConfig(c: RetinaNetConfig): RetinaNetConfig {
-  if (![18, 34, 50, 101].includes(c.backbone.depth)) throw new UserError(`config: backbone.depth must be 18, 34, 50 or 101, got ${c.backbone.depth}`);
-  if (!Number.isInteger(c.backbone.baseWidth) || c.backbone.baseWidth < 8) throw new UserError(`config: backbone.baseWidth must be an integer >= 8, got ${c.backbone.baseWidth}`);
-  if (!Number.isInteger(c.numClasses) || c.numClasses < 1) throw new UserError(`config: numClasses must be a positive integer, got ${c.numClasses}`);
+  if (![18, 34, 50, 101].includes(c.backbone.depth)) throw new InputError(`config: backbone.depth must be 18, 34, 50 or 101, got ${c.backbone.depth}`);
+  if (!Number.isInteger(c.backbone.baseWidth) || c.backbone.baseWidth < 8) throw new InputError(`config: backbone.baseWidth must be an integer >= 8, got ${c.backbone.baseWidth}`);
+  if (!Number.isInteger(c.numClasses) || c.numClasses < 1) throw new InputError(`config: numClasses must be a positive integer, got ${c.numClasses}`);
   if (c.anchors.sizes.length !== STRIDES.length || c.anchors.aspectRatios.length !== STRIDES.length) {
-    throw new UserError(`config: anchors.sizes and anchors.aspectRatios need one list per level P3-P7 (5)`);
+    throw new InputError(`config: anchors.sizes and anchors.aspectRatios need one list per level P3-P7 (5)`);
   }
   const perLocation = c.anchors.sizes[0]!.length * c.anchors.aspectRatios[0]!.length;
   if (c.anchors.sizes.some((s, l) => s.length * c.anchors.aspectRatios[l]!.length !== perLocation)) {
-    throw new UserError('config: every level needs the same number of anchors per location (the heads are shared)');
+    throw new InputError('config: every level needs the same number of anchors per location (the heads are shared)');
   }
-  if (c.head.groupNorm && c.fpn.channels % 32 !== 0) throw new UserError('config: head.groupNorm needs fpn.channels divisible by 32');
-  if (c.classNames && c.classNames.length !== c.numClasses) throw new UserError(`config: ${c.classNames.length} classNames for ${c.numClasses} classes`);
-  if (!(c.loss.bgIouThresh <= c.loss.fgIouThresh)) throw new UserError('config: loss.bgIouThresh must not exceed loss.fgIouThresh');
+  if (c.head.groupNorm && c.fpn.channels % 32 !== 0) throw new InputError('config: head.groupNorm needs fpn.channels divisible by 32');
+  if (c.classNames && c.classNames.length !== c.numClasses) throw new InputError(`config: ${c.classNames.length} classNames for ${c.numClasses} classes`);
+  if (!(c.loss.bgIouThresh <= c.loss.fgIouThresh)) throw new InputError('config: loss.bgIouThresh must not exceed loss.fgIouThresh');
   return c;
 }
 
 /** A named architecture's config, optionally overridden. */
 export function configFor(arch: string, patch: DeepPartial<RetinaNetConfig> = {}): RetinaNetConfig {
   const make = ARCHITECTURES[arch];
-  if (!make) throw new UserError(`unknown architecture '${arch}'; available: ${architectureNames().join(', ')}`);
+  if (!make) throw new InputError(`unknown architecture '${arch}'; available: ${architectureNames().join(', ')}`);
   return mergeConfig(make(), patch);
 }
 
@@ -183,9 +183,9 @@ export function loadConfigFile(file: string): RetinaNetConfig {
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new UserError(`cannot read config ${file}: ${(err as Error).message}`);
+    throw new InputError(`cannot read config ${file}: ${(err as Error).message}`);
   }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`config ${file}: expected a JSON object`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new InputError(`config ${file}: expected a JSON object`);
   const { arch, ...rest } = raw as Record<string, unknown>;
   return configFor(typeof arch === 'string' ? arch : ((rest['name'] as string | undefined) ?? 'retinanet_resnet50_fpn'), rest as DeepPartial<RetinaNetConfig>);
 }

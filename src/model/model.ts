@@ -3,13 +3,13 @@
  * batch shape, and the whole detect path (preprocess, network, post-process, boxes back to
  * original pixels).
  */
-import { UserError } from '../cli/command.js';
+import { InputError } from '../core/errors.js';
 import { Executable, SessionCache } from '../engine/runtime.js';
 import { Graph } from '../engine/graph.js';
 import { type Detections, postprocessDetections } from '../detection/postprocess.js';
 import { postprocessBoxes, transformBatch } from '../data/transform.js';
 import type { RgbImage } from '../data/types.js';
-import { writeAtomic } from '../io/atomic.js';
+import { writeAtomic } from '../core/atomic.js';
 import { encodeSafetensors, readSafetensors, toFloat32 } from '../io/safetensors.js';
 import { ParameterStore } from '../nn/params.js';
 import type { RetinaNetConfig } from './config.js';
@@ -89,7 +89,7 @@ export class RetinaNet {
     const n = mismatch.missing.length + mismatch.unexpected.length + mismatch.wrongShape.length;
     if (n > 0) {
       const list = (title: string, xs: string[]): string => (xs.length ? `\n  ${title} (${xs.length}):\n    ${xs.slice(0, 20).join('\n    ')}${xs.length > 20 ? `\n    ... and ${xs.length - 20} more` : ''}` : '');
-      throw new UserError(
+      throw new InputError(
         `weights ${file} do not fit ${this.config.name} with ${this.config.numClasses} classes:` +
           list('missing', mismatch.missing) +
           list('unexpected', mismatch.unexpected) +

@@ -4,7 +4,7 @@
  * (`backbone.body.layer1.0.conv1.weight`), so checkpoints move between the two unchanged.
  */
 import { type Graph, GraphError, type Tensor, shapeSize } from '../engine/graph.js';
-import { Rng } from '../data/random.js';
+import { Rng } from '../core/random.js';
 import { fnv1a32 } from './hash_init.js';
 
 /** How a parameter is initialised (torch.nn.init semantics). */

@@ -4,7 +4,7 @@
  * bounded set of shapes, target assignment).
  */
 import { augment } from '../data/augment.js';
-import { Rng } from '../data/random.js';
+import { Rng } from '../core/random.js';
 import { transformBatch } from '../data/transform.js';
 import { anchorsForImage, concatLevels } from '../detection/anchors.js';
 import { AnchorIndex } from '../detection/anchor_index.js';

@@ -7,8 +7,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { UserError } from '../cli/command.js';
-import { writeAtomic } from '../io/atomic.js';
+import { InputError } from '../core/errors.js';
+import { writeAtomic } from '../core/atomic.js';
 import { encodeSafetensors, readSafetensors, toFloat32 } from '../io/safetensors.js';
 import type { RetinaNetConfig } from '../model/config.js';
 
@@ -59,14 +59,14 @@ export async function saveCheckpoint(
 /** Reads the checkpoint in `dir`: its state, parameters and momentum buffers. */
 export async function loadCheckpoint(dir: string): Promise<{ state: TrainState; params: Map<string, Float32Array>; momentum: Map<string, Float32Array> }> {
   const stateFile = path.join(dir, 'state.json');
-  if (!existsSync(stateFile)) throw new UserError(`no checkpoint in ${dir} (missing state.json)`);
+  if (!existsSync(stateFile)) throw new InputError(`no checkpoint in ${dir} (missing state.json)`);
   let state: TrainState;
   try {
     state = JSON.parse(await readFile(stateFile, 'utf8')) as TrainState;
   } catch (err) {
-    throw new UserError(`corrupt checkpoint state ${stateFile}: ${(err as Error).message}`);
+    throw new InputError(`corrupt checkpoint state ${stateFile}: ${(err as Error).message}`);
   }
-  if (state.version !== 1) throw new UserError(`checkpoint ${stateFile} has unsupported version ${String(state.version)}`);
+  if (state.version !== 1) throw new InputError(`checkpoint ${stateFile} has unsupported version ${String(state.version)}`);
   const read = async (f: string): Promise<Map<string, Float32Array>> => {
     const st = await readSafetensors(path.join(dir, f));
     return new Map([...st.tensors].map(([n, t]) => [n, Float32Array.from(toFloat32(t))]));

@@ -18,7 +18,7 @@ import { ProgressBar } from '../cli/progress.js';
 import { BatchSampler, type PreparedBatch } from './batches.js';
 import { BatchPrefetcher } from './prefetch.js';
 import { type TrainState, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { writeAtomic } from '../io/atomic.js';
+import { writeAtomic } from '../core/atomic.js';
 import { lossCurveSvg } from './plot.js';
 import { type LrSchedule, learningRate, paperSchedule } from './schedule.js';
 import { Sgd } from './sgd.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { augment, hflipBoxes, hflipImage, scaleRange } from '../../src/data/augment.js';
-import { Rng } from '../../src/data/random.js';
+import { Rng } from '../../src/core/random.js';
 import { transformBatch } from '../../src/data/transform.js';
 import type { RgbImage } from '../../src/data/types.js';
 

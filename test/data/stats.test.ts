@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { anchorsForImage, concatLevels } from '../../src/detection/anchors.js';
 import { AnchorIndex } from '../../src/detection/anchor_index.js';
-import { Rng } from '../../src/data/random.js';
+import { Rng } from '../../src/core/random.js';
 import { bestAnchorIou, datasetStats } from '../../src/data/stats.js';
 import type { DetectionDataset } from '../../src/data/types.js';
 

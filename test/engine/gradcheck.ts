@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { type DType, Executable, Graph, type HostArray, type Tensor, grad, op } from '../../src/engine/index.js';
-import { Rng } from '../../src/data/random.js';
+import { Rng } from '../../src/core/random.js';
 
 export interface CheckInput {
   shape: number[];

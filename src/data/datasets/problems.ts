@@ -1,4 +1,4 @@
-import { UserError } from '../../cli/command.js';
+import { InputError } from '../../core/errors.js';
 
 /** One thing wrong with a dataset, located as precisely as the format allows. */
 export interface DatasetProblem {
@@ -10,7 +10,7 @@ export interface DatasetProblem {
 }
 
 /** A dataset that cannot be read, or (in strict mode) has a problem. */
-export class DatasetError extends UserError {
+export class DatasetError extends InputError {
   override name = 'DatasetError';
 }
 
