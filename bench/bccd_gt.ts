@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadDataset } from '../src/data/datasets/index.js';
-import { cocoGroundTruth, datasetSource } from '../src/train/source.js';
+import { cocoGroundTruth, datasetSource } from '../src/data/source.js';
 import { runIfScript } from './detection_common.js';
 
 export async function main(argv: string[]): Promise<void> {

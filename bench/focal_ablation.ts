@@ -11,7 +11,7 @@ import { mergeConfig } from '../src/model/config.js';
 import { RetinaNet } from '../src/model/model.js';
 import { evaluateModel } from '../src/model/evaluate.js';
 import { DEMO_DEFAULTS, demoConfig, demoTrainOptions } from '../src/train/demo_config.js';
-import { syntheticSources } from '../src/train/synthetic_source.js';
+import { syntheticSources } from '../src/data/synthetic_source.js';
 import { Trainer } from '../src/train/trainer.js';
 import { runIfScript } from './detection_common.js';
 

@@ -9,7 +9,7 @@
 import { configFor } from '../src/model/config.js';
 import { RetinaNet } from '../src/model/model.js';
 import { hashUniform } from '../src/nn/hash_init.js';
-import { memorySource } from '../src/train/source.js';
+import { memorySource } from '../src/data/source.js';
 import { prepareBatch } from '../src/train/batches.js';
 import { buildTrainGraph, trainFeeds } from '../src/train/trainer.js';
 import { Sgd } from '../src/train/sgd.js';

@@ -7,7 +7,7 @@ import { UserError } from './command.js';
 import { type DatasetFormat, DATASET_FORMATS, formatProblem, loadDataset } from '../data/datasets/index.js';
 import { type RetinaNetConfig, architectureNames, configFor, loadConfigFile, mergeConfig } from '../model/config.js';
 import { sidecarPath } from '../model/model.js';
-import { type SampleSource, datasetSource } from '../train/source.js';
+import { type SampleSource, datasetSource } from '../data/source.js';
 
 type Values = Record<string, string | boolean | undefined>;
 

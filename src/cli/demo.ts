@@ -8,7 +8,7 @@ import { SYNTHETIC_CLASSES } from '../data/synthetic.js';
 import { RetinaNet } from '../model/model.js';
 import { evaluateModel } from '../model/evaluate.js';
 import { Trainer } from '../train/trainer.js';
-import { SYNTHETIC_DEFAULTS, syntheticSources } from '../train/synthetic_source.js';
+import { SYNTHETIC_DEFAULTS, syntheticSources } from '../data/synthetic_source.js';
 import { DEMO_DEFAULTS, demoConfig, demoTrainOptions } from '../train/demo_config.js';
 import { drawDetections } from '../io/draw.js';
 import { COCO_STAT_KEYS } from '../eval/coco.js';

@@ -8,7 +8,7 @@ import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
 import { toCocoResults } from '../model/evaluate.js';
-import { loadImage } from '../data/image.js';
+import { loadImage } from '../io/image.js';
 import { drawDetections } from '../io/draw.js';
 import type { CocoResult } from '../eval/types.js';
 

@@ -26,8 +26,8 @@ import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
 import { evaluateModel } from '../model/evaluate.js';
-import { syntheticSources } from '../train/synthetic_source.js';
-import type { SampleSource } from '../train/source.js';
+import { syntheticSources } from '../data/synthetic_source.js';
+import type { SampleSource } from '../data/source.js';
 
 const help = `Usage: retinanet eval --gt GT.json --dets RESULTS.json [options]
        retinanet eval --voc-gt XML_DIR --voc-dets TXT_DIR [--names FILE] [options]

@@ -7,8 +7,8 @@ import { architectureNames, mergeConfig } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
 import { Trainer, type TrainOptions } from '../train/trainer.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
-import { syntheticSources } from '../train/synthetic_source.js';
-import type { SampleSource } from '../train/source.js';
+import { syntheticSources } from '../data/synthetic_source.js';
+import type { SampleSource } from '../data/source.js';
 
 const help = `Usage: retinanet train --data <dataset> [options]
        retinanet train --resume DIR

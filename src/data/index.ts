@@ -1,6 +1,8 @@
 /** Public API of the data layer; see docs/data.md. */
 export * from './types.js';
-export * from './image.js';
+export * from '../io/image.js';
+export * from './source.js';
+export * from './synthetic_source.js';
 export * from './transform.js';
 export * from './augment.js';
 export { Rng } from '../core/random.js';

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { chwToHwcBytes } from './image.js';
+import { chwToHwcBytes } from '../io/image.js';
 import { Rng } from '../core/random.js';
 import type { RgbImage } from './types.js';
 

@@ -5,12 +5,7 @@
  *   (original-image pixels unless a function says otherwise), with x2 >= x1, y2 >= y1.
  */
 
-/** An RGB image, CHW float32. `data.length === 3 * height * width`; values in [0, 1] unless normalized. */
-export interface RgbImage {
-  data: Float32Array;
-  width: number;
-  height: number;
-}
+export type { RgbImage } from '../io/image.js';
 
 /** One annotated image of a {@link DetectionDataset}. All arrays are indexed per box (`boxes` has 4 per box). */
 export interface DatasetImage {

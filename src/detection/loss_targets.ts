@@ -5,6 +5,23 @@
 import type { AssignedTargets } from './targets.js';
 import type { BoxLoss } from './losses.js';
 
+/**
+ * The dense loss-target feeds, by name: each is a graph input of the training graph under the
+ * same name (see `lossTargetInputs`), with its element type and its shape for N images of A
+ * anchors. The one list every producer and consumer of these feeds reads.
+ */
+export const LOSS_TARGET_FEEDS = {
+  labels: { dtype: 'int64', shape: (n: number, a: number) => [n, a] },
+  valid: { dtype: 'float32', shape: (n: number, a: number) => [n, a] },
+  foreground: { dtype: 'float32', shape: (n: number, a: number) => [n, a] },
+  boxTargets: { dtype: 'float32', shape: (n: number, a: number) => [n, a, 4] },
+  normalizer: { dtype: 'float32', shape: (n: number) => [n] },
+} as const;
+
+/** Names of the loss-target feeds, in declaration order. */
+export type LossTargetName = keyof typeof LOSS_TARGET_FEEDS;
+export const LOSS_TARGET_NAMES = Object.keys(LOSS_TARGET_FEEDS) as LossTargetName[];
+
 /** Host buffers for one batch of N images with A anchors each. */
 export interface LossTargetFeeds {
   /** int64 [N, A]: class of the matched box for foreground anchors, else -1. */

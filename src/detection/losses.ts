@@ -5,6 +5,7 @@
  */
 import { type Graph, GraphError, type Tensor } from '../engine/graph.js';
 import * as op from '../engine/ops.js';
+import { LOSS_TARGET_FEEDS, type LossTargetName } from './loss_targets.js';
 
 export interface FocalLossOptions {
   /** Weight of positives; negatives get 1 - alpha. alpha < 0 disables the weighting. Default 0.25. */
@@ -15,13 +16,12 @@ export interface FocalLossOptions {
 
 /** s = x for positives and -x for negatives (x_t in the paper's notation, with y in {-1, 1}). */
 function signedLogit(x: Tensor, t: Tensor): Tensor {
-  const one = op.scalarLike(t, 1);
-  return op.mul(x, op.sub(op.add(t, t), one));
+  return op.mul(x, op.sub(op.add(t, t), 1));
 }
 
 function alphaWeight(t: Tensor, alpha: number): Tensor {
   // alpha_t = alpha * t + (1 - alpha) * (1 - t)
-  return op.add(op.mul(t, op.scalarLike(t, 2 * alpha - 1)), op.scalarLike(t, 1 - alpha));
+  return op.add(op.mul(t, 2 * alpha - 1), 1 - alpha);
 }
 
 /**
@@ -38,7 +38,7 @@ export function sigmoidFocalLoss(x: Tensor, t: Tensor, opts: FocalLossOptions = 
   if (gamma < 0) throw new GraphError(`focal loss: gamma must be >= 0, got ${gamma}`);
   const s = signedLogit(x, t);
   let loss = op.softplus(op.neg(s));
-  if (gamma !== 0) loss = op.mul(loss, op.exp(op.mul(op.softplus(s), op.scalarLike(s, -gamma))));
+  if (gamma !== 0) loss = op.mul(loss, op.exp(op.mul(op.softplus(s), -gamma)));
   if (alpha >= 0) loss = op.mul(loss, alphaWeight(t, alpha));
   return loss;
 }
@@ -64,8 +64,8 @@ export function focalLossStar(x: Tensor, t: Tensor, opts: FocalLossStarOptions =
   const gs = opts.gammaStar ?? 2;
   const beta = opts.beta ?? 1;
   if (gs <= 0) throw new GraphError(`FL*: gamma* must be > 0, got ${gs}`);
-  const z = op.add(op.mul(signedLogit(x, t), op.scalarLike(x, gs)), op.scalarLike(x, beta));
-  let loss = op.div(op.softplus(op.neg(z)), op.scalarLike(x, gs));
+  const z = op.add(op.mul(signedLogit(x, t), gs), beta);
+  let loss = op.div(op.softplus(op.neg(z)), gs);
   const alpha = opts.alpha ?? -1;
   if (alpha >= 0) loss = op.mul(loss, alphaWeight(t, alpha));
   return loss;
@@ -81,9 +81,9 @@ export function smoothL1Loss(pred: Tensor, target: Tensor, beta = 1 / 9): Tensor
   if (beta <= 0) return l1Loss(pred, target);
   const d = op.sub(pred, target);
   const a = op.abs(d);
-  const quadratic = op.mul(op.mul(d, d), op.scalarLike(d, 0.5 / beta));
-  const linear = op.sub(a, op.scalarLike(d, 0.5 * beta));
-  return op.where(op.less(a, op.scalarLike(a, beta)), quadratic, linear);
+  const quadratic = op.mul(op.mul(d, d), 0.5 / beta);
+  const linear = op.sub(a, 0.5 * beta);
+  return op.where(op.less(a, beta), quadratic, linear);
 }
 
 function coord(b: Tensor, i: number): Tensor {
@@ -104,11 +104,10 @@ export function giouLoss(pred: Tensor, target: Tensor, eps = 1e-7): Tensor {
   const overlap = op.and(op.greater(yk2, yk1), op.greater(xk2, xk1));
   const inter = op.where(overlap, op.mul(op.sub(xk2, xk1), op.sub(yk2, yk1)), op.scalarLike(x1, 0));
   const union = op.sub(op.add(op.mul(op.sub(x2, x1), op.sub(y2, y1)), op.mul(op.sub(x2g, x1g), op.sub(y2g, y1g))), inter);
-  const e = op.scalarLike(x1, eps);
-  const iou = op.div(inter, op.add(union, e));
+  const iou = op.div(inter, op.add(union, eps));
   const areaC = op.mul(op.sub(op.max(x2, x2g), op.min(x1, x1g)), op.sub(op.max(y2, y2g), op.min(y1, y1g)));
-  const giou = op.sub(iou, op.div(op.sub(areaC, union), op.add(areaC, e)));
-  return op.sub(op.scalarLike(giou, 1), giou);
+  const giou = op.sub(iou, op.div(op.sub(areaC, union), op.add(areaC, eps)));
+  return op.sub(1, giou);
 }
 
 /** Box coder weights and clamp, as torchvision's BoxCoder((1, 1, 1, 1)) for RetinaNet. */
@@ -124,21 +123,20 @@ export interface DecodeOptions {
 export function decodeBoxes(deltas: Tensor, anchors: Tensor, opts: DecodeOptions = {}): Tensor {
   const [wx, wy, ww, wh] = opts.weights ?? [1, 1, 1, 1];
   const clipValue = opts.clip ?? Math.log(1000 / 16);
-  const s = (v: number): Tensor => op.scalarLike(deltas, v);
   const widths = op.sub(coord(anchors, 2), coord(anchors, 0));
   const heights = op.sub(coord(anchors, 3), coord(anchors, 1));
-  const cx = op.add(coord(anchors, 0), op.mul(s(0.5), widths));
-  const cy = op.add(coord(anchors, 1), op.mul(s(0.5), heights));
-  const dx = op.div(coord(deltas, 0), s(wx));
-  const dy = op.div(coord(deltas, 1), s(wy));
-  const dw = op.clip(op.div(coord(deltas, 2), s(ww)), undefined, clipValue);
-  const dh = op.clip(op.div(coord(deltas, 3), s(wh)), undefined, clipValue);
+  const cx = op.add(coord(anchors, 0), op.mul(0.5, widths));
+  const cy = op.add(coord(anchors, 1), op.mul(0.5, heights));
+  const dx = op.div(coord(deltas, 0), wx);
+  const dy = op.div(coord(deltas, 1), wy);
+  const dw = op.clip(op.div(coord(deltas, 2), ww), undefined, clipValue);
+  const dh = op.clip(op.div(coord(deltas, 3), wh), undefined, clipValue);
   const pcx = op.add(op.mul(dx, widths), cx);
   const pcy = op.add(op.mul(dy, heights), cy);
   const pw = op.mul(op.exp(dw), widths);
   const ph = op.mul(op.exp(dh), heights);
-  const hw = op.mul(s(0.5), pw);
-  const hh = op.mul(s(0.5), ph);
+  const hw = op.mul(0.5, pw);
+  const hh = op.mul(0.5, ph);
   return op.concat([op.sub(pcx, hw), op.sub(pcy, hh), op.add(pcx, hw), op.add(pcy, hh)], deltas.rank - 1);
 }
 
@@ -185,12 +183,16 @@ export interface RetinaNetTargets {
  * `anchors` when the box loss is GIoU), the names the trainer feeds.
  */
 export function lossTargetInputs(g: Graph, n: number, numAnchors: number, box: BoxLoss = 'l1'): RetinaNetTargets {
+  const input = (name: LossTargetName): Tensor => {
+    const spec = LOSS_TARGET_FEEDS[name];
+    return g.input(name, spec.dtype, spec.shape(n, numAnchors));
+  };
   return {
-    labels: g.input('labels', 'int64', [n, numAnchors]),
-    valid: g.input('valid', 'float32', [n, numAnchors]),
-    foreground: g.input('foreground', 'float32', [n, numAnchors]),
-    boxTargets: g.input('boxTargets', 'float32', [n, numAnchors, 4]),
-    normalizer: g.input('normalizer', 'float32', [n]),
+    labels: input('labels'),
+    valid: input('valid'),
+    foreground: input('foreground'),
+    boxTargets: input('boxTargets'),
+    normalizer: input('normalizer'),
     anchors: box === 'giou' ? g.input('anchors', 'float32', [numAnchors, 4]) : undefined,
   };
 }

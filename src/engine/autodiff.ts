@@ -70,13 +70,8 @@ function maskOf(cond: Tensor, like: Tensor): Tensor {
 // ---------------------------------------------------------------------------------------------
 // Convolution gradients
 
-interface ConvGeo {
-  strides: [number, number];
-  pads: [number, number, number, number];
-  dilations: [number, number];
-  group: number;
-  kernel: [number, number];
-}
+/** The geometry of a conv node: ops' ConvGeometry plus the kernel size its weight implies. */
+type ConvGeo = op.ConvGeometry & { kernel: [number, number] };
 
 function convGeo(node: Node): ConvGeo {
   const s = intsAttr(node, 'strides');
@@ -219,9 +214,9 @@ function minMaxRule(isMax: boolean): Rule {
     if (!dy) return [null, null];
     // Ties share the gradient equally, as torch.maximum/minimum do.
     const wins = maskOf(isMax ? op.greater(a, b) : op.less(a, b), dy);
-    const ties = op.mul(maskOf(op.equal(a, b), dy), op.scalarLike(dy, 0.5));
+    const ties = op.mul(maskOf(op.equal(a, b), dy), 0.5);
     const ma = op.add(wins, ties);
-    const mb = op.sub(op.scalarLike(dy, 1), ma);
+    const mb = op.sub(1, ma);
     return [needs[0] ? sumTo(op.mul(dy, ma), a.shape) : null, needs[1] ? sumTo(op.mul(dy, mb), b.shape) : null];
   };
 }
@@ -247,7 +242,7 @@ const RULES: Record<string, Rule> = {
     const b = input(node, 1);
     if (!dy) return [null, null];
     const y = output(node);
-    const da = needs[0] ? sumTo(op.mul(dy, op.mul(b, op.pow(a, op.sub(b, op.scalarLike(b, 1))))), a.shape) : null;
+    const da = needs[0] ? sumTo(op.mul(dy, op.mul(b, op.pow(a, op.sub(b, 1)))), a.shape) : null;
     const db = needs[1] ? sumTo(op.mul(dy, op.mul(y, op.log(a))), b.shape) : null;
     return [da, db];
   },
@@ -255,17 +250,17 @@ const RULES: Record<string, Rule> = {
   Max: minMaxRule(true),
   Neg: unaryRule((_x, _y, dy) => op.neg(dy)),
   Identity: unaryRule((_x, _y, dy) => dy),
-  Sqrt: unaryRule((_x, y, dy) => op.div(dy, op.mul(y, op.scalarLike(y, 2)))),
+  Sqrt: unaryRule((_x, y, dy) => op.div(dy, op.mul(y, 2))),
   Exp: unaryRule((_x, y, dy) => op.mul(dy, y)),
   Log: unaryRule((x, _y, dy) => op.div(dy, x)),
   Abs: unaryRule((x, _y, dy) => op.mul(dy, op.sign(x))),
   // The mask reads the output, not the input: then the input has no other consumer and ONNX
   // Runtime can fuse the producing conv with the ReLU (and free the pre-activation early). A
   // multiply by the cast mask runs ~2x faster in ONNX Runtime than Where with a scalar zero.
-  Relu: unaryRule((_x, y, dy) => op.mul(dy, maskOf(op.greater(y, op.scalarLike(y, 0)), dy))),
-  Sigmoid: unaryRule((_x, y, dy) => op.mul(dy, op.mul(y, op.sub(op.scalarLike(y, 1), y)))),
+  Relu: unaryRule((_x, y, dy) => op.mul(dy, maskOf(op.greater(y, 0), dy))),
+  Sigmoid: unaryRule((_x, y, dy) => op.mul(dy, op.mul(y, op.sub(1, y)))),
   Softplus: unaryRule((x, _y, dy) => op.mul(dy, op.sigmoid(x))),
-  Tanh: unaryRule((_x, y, dy) => op.mul(dy, op.sub(op.scalarLike(y, 1), op.mul(y, y)))),
+  Tanh: unaryRule((_x, y, dy) => op.mul(dy, op.sub(1, op.mul(y, y)))),
   Reciprocal: unaryRule((_x, y, dy) => op.neg(op.mul(dy, op.mul(y, y)))),
   Sign: () => [null],
   Clip: (node, [dy], needs) => {
@@ -311,7 +306,7 @@ const RULES: Record<string, Rule> = {
     const tB = intAttr(node, 'transB', 0) === 1;
     const da = needs[0] ? (tA ? op.gemm(b, dy, undefined, { alpha, transA: tB, transB: true }) : op.gemm(dy, b, undefined, { alpha, transB: !tB })) : null;
     const db = needs[1] ? (tB ? op.gemm(dy, a, undefined, { alpha, transA: true, transB: tA }) : op.gemm(a, dy, undefined, { alpha, transA: !tA })) : null;
-    const dc = c && needs[2] ? sumTo(beta === 1 ? dy : op.mul(dy, op.scalarLike(dy, beta)), c.shape) : null;
+    const dc = c && needs[2] ? sumTo(beta === 1 ? dy : op.mul(dy, beta), c.shape) : null;
     return [da, db, dc];
   },
   Conv: (node, [dy], needs) => {
@@ -464,7 +459,7 @@ const RULES: Record<string, Rule> = {
     const x = input(node, 0);
     const axes = intsAttr(node, 'axes');
     const count = axes.reduce((acc, a) => acc * x.shape[a]!, 1);
-    return [op.div(broadcastReduced(dy, x, axes), op.scalarLike(dy, count))];
+    return [op.div(broadcastReduced(dy, x, axes), count)];
   },
   ReduceMax: (node, [dy], needs) => {
     if (!needs[0] || !dy) return [null];

@@ -75,30 +75,37 @@ export function scalarLike(like: Tensor, value: number): Tensor {
 // ---------------------------------------------------------------------------------------------
 // Elementwise
 
-function binary(op: string, a: Tensor, b: Tensor, outDtype?: DType): Tensor {
-  sameDtype(op, a, b);
-  return one(a.graph, op, [a, b], outDtype ?? a.dtype, broadcastShapes(op, a.shape, b.shape));
+/** A binary op's operand: a tensor, or a number taken as a scalar constant of the other operand's dtype. */
+export type Operand = Tensor | number;
+
+function binary(op: string, a: Operand, b: Operand, outDtype?: DType): Tensor {
+  if (typeof a === 'number' && typeof b === 'number') throw new GraphError(`${op}: at least one operand must be a tensor`);
+  // The constant is created here, before the node, as a separate scalarLike() call would.
+  const x = typeof a === 'number' ? scalarLike(b as Tensor, a) : a;
+  const y = typeof b === 'number' ? scalarLike(x, b) : b;
+  sameDtype(op, x, y);
+  return one(x.graph, op, [x, y], outDtype ?? x.dtype, broadcastShapes(op, x.shape, y.shape));
 }
 
-/** Elementwise a + b with broadcasting. */
-export const add = (a: Tensor, b: Tensor): Tensor => binary('Add', a, b);
-/** Elementwise a - b with broadcasting. */
-export const sub = (a: Tensor, b: Tensor): Tensor => binary('Sub', a, b);
-/** Elementwise a * b with broadcasting. */
-export const mul = (a: Tensor, b: Tensor): Tensor => binary('Mul', a, b);
-/** Elementwise a / b with broadcasting. */
-export const div = (a: Tensor, b: Tensor): Tensor => binary('Div', a, b);
-/** Elementwise a ^ b with broadcasting. */
-export const pow = (a: Tensor, b: Tensor): Tensor => binary('Pow', a, b);
-/** Elementwise minimum of two tensors. */
-export const min = (a: Tensor, b: Tensor): Tensor => binary('Min', a, b);
-/** Elementwise maximum of two tensors. */
-export const max = (a: Tensor, b: Tensor): Tensor => binary('Max', a, b);
-export const equal = (a: Tensor, b: Tensor): Tensor => binary('Equal', a, b, 'bool');
-export const less = (a: Tensor, b: Tensor): Tensor => binary('Less', a, b, 'bool');
-export const lessOrEqual = (a: Tensor, b: Tensor): Tensor => binary('LessOrEqual', a, b, 'bool');
-export const greater = (a: Tensor, b: Tensor): Tensor => binary('Greater', a, b, 'bool');
-export const greaterOrEqual = (a: Tensor, b: Tensor): Tensor => binary('GreaterOrEqual', a, b, 'bool');
+/** Elementwise a + b with broadcasting (either may be a number). */
+export const add = (a: Operand, b: Operand): Tensor => binary('Add', a, b);
+/** Elementwise a - b with broadcasting (either may be a number). */
+export const sub = (a: Operand, b: Operand): Tensor => binary('Sub', a, b);
+/** Elementwise a * b with broadcasting (either may be a number). */
+export const mul = (a: Operand, b: Operand): Tensor => binary('Mul', a, b);
+/** Elementwise a / b with broadcasting (either may be a number). */
+export const div = (a: Operand, b: Operand): Tensor => binary('Div', a, b);
+/** Elementwise a ^ b with broadcasting (either may be a number). */
+export const pow = (a: Operand, b: Operand): Tensor => binary('Pow', a, b);
+/** Elementwise minimum (either may be a number). */
+export const min = (a: Operand, b: Operand): Tensor => binary('Min', a, b);
+/** Elementwise maximum (either may be a number). */
+export const max = (a: Operand, b: Operand): Tensor => binary('Max', a, b);
+export const equal = (a: Operand, b: Operand): Tensor => binary('Equal', a, b, 'bool');
+export const less = (a: Operand, b: Operand): Tensor => binary('Less', a, b, 'bool');
+export const lessOrEqual = (a: Operand, b: Operand): Tensor => binary('LessOrEqual', a, b, 'bool');
+export const greater = (a: Operand, b: Operand): Tensor => binary('Greater', a, b, 'bool');
+export const greaterOrEqual = (a: Operand, b: Operand): Tensor => binary('GreaterOrEqual', a, b, 'bool');
 export const and = (a: Tensor, b: Tensor): Tensor => binary('And', a, b, 'bool');
 export const or = (a: Tensor, b: Tensor): Tensor => binary('Or', a, b, 'bool');
 

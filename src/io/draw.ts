@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { chwToHwcBytes, encodeByExtension, ImageError } from '../data/image.js';
-import type { RgbImage } from '../data/types.js';
+import { chwToHwcBytes, encodeByExtension, ImageError } from './image.js';
+import type { RgbImage } from './image.js';
 
 /** Boxes to draw: flat xyxy in pixels of the image drawn on, one label (class index) per box, optional scores in [0, 1]. */
 export interface DrawnBoxes {

@@ -4,7 +4,7 @@
 import { evaluateCoco } from '../eval/coco.js';
 import type { CocoEvalResult } from '../eval/coco.js';
 import type { CocoResult } from '../eval/types.js';
-import { type SampleSource, cocoGroundTruth } from '../train/source.js';
+import { type SampleSource, cocoGroundTruth } from '../data/source.js';
 import type { ImageDetections, InferenceOptions, RetinaNet } from './model.js';
 
 /** Detections of one image as COCO results (`bbox` = [x, y, w, h] in original pixels). */

@@ -41,7 +41,7 @@ function frozenBnAffine(s: Scope, name: string, c: number, eps: number): { scale
   const b = s.store.bind(s.graph, `${name}.bias`, [c], { kind: 'constant', value: 0 }, false);
   const mean = s.store.bind(s.graph, `${name}.running_mean`, [c], { kind: 'constant', value: 0 }, false);
   const variance = s.store.bind(s.graph, `${name}.running_var`, [c], { kind: 'constant', value: 1 }, false);
-  const scale = op.mul(w, op.reciprocal(op.sqrt(op.add(variance, op.scalarLike(variance, eps)))));
+  const scale = op.mul(w, op.reciprocal(op.sqrt(op.add(variance, eps))));
   return { scale, shift: op.sub(b, op.mul(mean, scale)) };
 }
 

@@ -12,7 +12,7 @@ import { type LossTargetFeeds, packLossTargets } from '../detection/loss_targets
 import type { BoxLoss } from '../detection/losses.js';
 import { assignTargets } from '../detection/targets.js';
 import { type RetinaNetConfig, anchorConfig } from '../model/config.js';
-import type { SampleSource } from './source.js';
+import type { SampleSource } from '../data/source.js';
 
 /**
  * Deterministic batch order: epoch 0 visits images in dataset order (so a run's first step is

@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { type BatchOptions, type PreparedBatch, prepareBatch } from './batches.js';
 import type { PrefetchReply, PrefetchRequest } from './prefetch_worker.js';
-import type { SampleSource } from './source.js';
+import type { SampleSource } from '../data/source.js';
 
 export class BatchPrefetcher {
   private worker: Worker | undefined;

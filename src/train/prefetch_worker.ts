@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { type BatchOptions, type PreparedBatch, prepareBatch } from './batches.js';
-import { type Sample, type SampleSource, datasetSource, memorySource } from './source.js';
+import { type Sample, type SampleSource, datasetSource, memorySource } from '../data/source.js';
 import type { DetectionDataset } from '../data/types.js';
 
 interface Init {

@@ -23,7 +23,7 @@ import { lossCurveSvg } from './plot.js';
 import { type LrSchedule, learningRate, paperSchedule } from './schedule.js';
 import { Sgd } from './sgd.js';
 import { TimeBudget } from './time_budget.js';
-import type { SampleSource } from './source.js';
+import type { SampleSource } from '../data/source.js';
 
 export interface TrainOptions {
   iters: number;

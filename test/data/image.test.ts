@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { decodeImage, ImageError, imageSize, loadImage, saveImage } from '../../src/data/image.js';
+import { decodeImage, ImageError, imageSize, loadImage, saveImage } from '../../src/io/image.js';
 
 let dir = '';
 before(async () => {

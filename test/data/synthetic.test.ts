@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadDataset } from '../../src/data/datasets/index.js';
-import { loadImage } from '../../src/data/image.js';
+import { loadImage } from '../../src/io/image.js';
 import { generateSynthetic, SYNTHETIC_CLASSES, syntheticSample, writeSyntheticCoco } from '../../src/data/synthetic.js';
 
 test('synthetic samples are deterministic, in range, non-overlapping, varied', () => {

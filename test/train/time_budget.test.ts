@@ -8,7 +8,7 @@ import { durationFlag } from '../../src/cli/common.js';
 import { generateSynthetic, SYNTHETIC_CLASSES } from '../../src/data/synthetic.js';
 import { RetinaNet } from '../../src/model/model.js';
 import { demoConfig } from '../../src/train/demo_config.js';
-import { memorySource } from '../../src/train/source.js';
+import { memorySource } from '../../src/data/source.js';
 import { Trainer, parseStepLog } from '../../src/train/trainer.js';
 
 test('the step time leaves out the first (compiling) step and follows recent steps', () => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { generateSynthetic, SYNTHETIC_CLASSES } from '../../src/data/synthetic.js';
 import { RetinaNet } from '../../src/model/model.js';
 import { demoConfig } from '../../src/train/demo_config.js';
-import { memorySource } from '../../src/train/source.js';
+import { memorySource } from '../../src/data/source.js';
 import { BatchSampler, prepareBatch } from '../../src/train/batches.js';
 import { Trainer, type TrainOptions, buildTrainGraph, trainFeeds } from '../../src/train/trainer.js';
 

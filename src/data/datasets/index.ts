@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { imageSize } from '../image.js';
+import { imageSize } from '../../io/image.js';
 import type { DetectionDataset } from '../types.js';
 import type { DatasetBuilder, PendingImage } from './builder.js';
 import { readCoco } from './coco.js';

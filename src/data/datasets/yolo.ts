@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { imageSize } from '../image.js';
+import { imageSize } from '../../io/image.js';
 import { DatasetBuilder } from './builder.js';
 import { readClassList, type ClassList } from './classes.js';
 import type { ReadOptions } from './options.js';

@@ -2,7 +2,7 @@
  * The built-in synthetic dataset as training and validation sources: disjoint, seeded sets of
  * generated images (validation images come from another seed, so they are held out).
  */
-import { SYNTHETIC_CLASSES, type SyntheticOptions, generateSynthetic } from '../data/synthetic.js';
+import { SYNTHETIC_CLASSES, type SyntheticOptions, generateSynthetic } from './synthetic.js';
 import { type SampleSource, memorySource } from './source.js';
 
 export interface SyntheticSplits {

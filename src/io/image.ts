@@ -2,7 +2,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { InputError } from '../core/errors.js';
-import type { RgbImage } from './types.js';
+
+/** An RGB image, CHW float32. `data.length === 3 * height * width`; values in [0, 1] unless normalized. */
+export interface RgbImage {
+  data: Float32Array;
+  width: number;
+  height: number;
+}
 
 /** An image file that is missing, unreadable or not a decodable JPEG/PNG/WebP/...; the message names the file. */
 export class ImageError extends InputError {

@@ -3,8 +3,8 @@
  * or samples held in memory (the built-in synthetic data). Crowd boxes are left out of the
  * training targets, as RetinaNet's matcher has no notion of them.
  */
-import { loadImage } from '../data/image.js';
-import type { DetectionDataset, RgbImage } from '../data/types.js';
+import { loadImage } from '../io/image.js';
+import type { DetectionDataset, RgbImage } from './types.js';
 import type { CocoAnnotation, CocoDataset } from '../eval/types.js';
 
 /** One sample: an RGB image in [0, 1] with its boxes (flat xyxy, pixels) and 0-based labels. */
