@@ -20,11 +20,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { UserError } from '../src/cli/command.js';
-import { numberFlag } from '../src/cli/common.js';
+import { InputError } from '../src/core/errors.js';
+import { numberFlag } from '../src/core/flags.js';
 import { TORCH_PYTHON, runIfScript } from './detection_common.js';
 import { main as writeGroundTruth } from './bccd_gt.js';
-import { parseStepLog } from '../src/train/trainer.js';
+import { parseStepLog } from '../src/train/log.js';
 import type { CocoStatsJson } from '../src/eval/summary.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -96,9 +96,9 @@ type Stats = Required<CocoStatsJson>;
 
 export async function main(argv: string[]): Promise<void> {
   const o = parse(argv);
-  if (!existsSync(path.join(o.data, 'ImageSets/Main/train.txt'))) throw new UserError(`no BCCD dataset at ${o.data} (expected ImageSets/Main/train.txt); pass --data DIR`);
+  if (!existsSync(path.join(o.data, 'ImageSets/Main/train.txt'))) throw new InputError(`no BCCD dataset at ${o.data} (expected ImageSets/Main/train.txt); pass --data DIR`);
   const probe = spawnSync(TORCH_PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
-  if (probe.status !== 0) throw new UserError(`${TORCH_PYTHON} cannot import torch/torchvision (apt-get install python3-torchvision, or set TORCH_PYTHON)`);
+  if (probe.status !== 0) throw new InputError(`${TORCH_PYTHON} cannot import torch/torchvision (apt-get install python3-torchvision, or set TORCH_PYTHON)`);
   mkdirSync(o.out, { recursive: true });
   const gtFile = path.join(o.out, 'test_gt.json');
   await writeGroundTruth([o.data, 'test', gtFile]);

@@ -38,7 +38,7 @@ export async function main(argv: string[]): Promise<void> {
     const cfg = mergeConfig(demoConfig(), { loss: { classification: 'focal', gamma: s.gamma, alpha: s.alpha } });
     const model = new RetinaNet(cfg, seed);
     const out = mkdtempSync(path.join(tmpdir(), 'retinanet-ablation-'));
-    const trainer = new Trainer(model, train, undefined, demoTrainOptions({ iters, seed, threads, outDir: out, quiet: true }));
+    const trainer = new Trainer(model, train, demoTrainOptions({ iters, seed, threads, outDir: out }));
     const t0 = performance.now();
     const r = await trainer.run();
     const secs = (performance.now() - t0) / 1000;

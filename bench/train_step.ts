@@ -11,7 +11,7 @@ import { RetinaNet } from '../src/model/model.js';
 import { hashUniform } from '../src/nn/hash_init.js';
 import { memorySource } from '../src/data/source.js';
 import { prepareBatch } from '../src/train/batches.js';
-import { buildTrainGraph, trainFeeds } from '../src/train/trainer.js';
+import { buildTrainGraph, trainFeeds } from '../src/train/train_graph.js';
 import { Sgd } from '../src/train/sgd.js';
 import { runIfScript, runTorch } from './detection_common.js';
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { type Command } from './command.js';
 import { numberFlag, stringFlag } from './common.js';
 import { formatDuration } from './progress.js';
+import { interruptSignal, progressHook } from './train_hooks.js';
 import { SYNTHETIC_CLASSES } from '../data/synthetic.js';
 import { RetinaNet } from '../model/model.js';
 import { evaluateModel } from '../model/evaluate.js';
@@ -72,8 +73,14 @@ async function run(argv: string[]): Promise<number> {
   const cfg = demoConfig();
   const model = new RetinaNet(cfg, seed);
   say(`training ${cfg.name} (${(model.store.count(true) / 1e6).toFixed(1)}M parameters) on ${train.length} images, ${iters} iterations of ${batch}; output in ${outDir}`);
-  const trainer = new Trainer(model, train, undefined, demoTrainOptions({ iters, batch, lr, seed, threads, outDir, quiet }));
-  const result = await trainer.run();
+  const trainer = new Trainer(model, train, demoTrainOptions({ iters, batch, lr, seed, threads, outDir, hooks: [progressHook(quiet)] }));
+  const interrupt = interruptSignal(quiet);
+  let result;
+  try {
+    result = await trainer.run({ signal: interrupt.signal });
+  } finally {
+    interrupt.dispose();
+  }
   if (result.stopped === 'nan') {
     process.stderr.write(`error: ${result.message}\n`);
     return 1;

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, UserError } from './command.js';
-import { INFERENCE_FLAGS, MODEL_FLAGS, inferenceOptions, isDirectory, readSidecar, resolveConfig, stringFlag } from './common.js';
+import { INFERENCE_FLAGS, MODEL_FLAGS, configSources, inferenceOptions, isDirectory, stringFlag } from './common.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
@@ -86,10 +86,7 @@ async function run(argv: string[]): Promise<number> {
   const weights = stringFlag(values, 'weights');
   if (!weights) throw new UserError('--weights is required (a safetensors file with torchvision state_dict names)');
   if (!existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
-  const sidecar = readSidecar(weights);
-  const cfg = resolveConfig(values, sidecar);
-  const classNames = sidecar?.classNames ?? cfg.classNames ?? [];
-  const categoryIds = sidecar?.categoryIds ?? Array.from({ length: cfg.numClasses }, (_, i) => i);
+  const sources = configSources(values);
   const inference = inferenceOptions(values);
   const files = expandInputs(positionals);
   const gtFile = stringFlag(values, 'gt');
@@ -98,8 +95,9 @@ async function run(argv: string[]): Promise<number> {
   const drawDir = stringFlag(values, 'draw');
   if (drawDir) await mkdir(drawDir, { recursive: true });
 
-  const model = new RetinaNet(cfg);
-  await model.loadWeights(weights);
+  const model = await RetinaNet.fromWeights(weights, sources);
+  const classNames = model.classNames ?? [];
+  const categoryIds = model.categoryIds ?? Array.from({ length: model.config.numClasses }, (_, i) => i);
   const results: CocoResult[] = [];
   const imageList: { id: number; file_name: string; width: number; height: number }[] = [];
   const bar = files.length > 1 ? new ProgressBar(files.length, 'detect') : undefined;

@@ -21,7 +21,8 @@ import {
   type CocoResultsObject,
 } from '../eval/index.js';
 import { type Command, UserError } from './command.js';
-import { INFERENCE_FLAGS, MODEL_FLAGS, inferenceOptions, loadSource, numberFlag, readSidecar, resolveConfig, stringFlag, type ModelSidecar } from './common.js';
+import { INFERENCE_FLAGS, MODEL_FLAGS, configSources, inferenceOptions, loadSource, numberFlag, stringFlag } from './common.js';
+import { labelCategories } from '../model/labels.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
@@ -143,31 +144,6 @@ function printCoco(result: CocoEvalResult, v: Values): void {
   }
 }
 
-/**
- * COCO category id per model label. Names decide when the model has them (a model trained by
- * `train` on this dataset, or on another with some classes in common); a nameless model is
- * either index-aligned with the dataset (same class count) or a torchvision-style COCO model
- * whose label is the category id itself (91 classes, index 0 unused).
- */
-export function labelCategories(numClasses: number, modelNames: readonly string[] | undefined, source: Pick<SampleSource, 'classNames' | 'categoryIds'>): number[] {
-  if (modelNames && modelNames.length === numClasses) {
-    const byName = new Map(source.classNames.map((n, i) => [n, source.categoryIds[i]!]));
-    const ids = modelNames.map((n) => byName.get(n) ?? -1);
-    if (ids.every((id) => id < 0)) {
-      throw new UserError(`none of the model's classes (${modelNames.slice(0, 8).join(', ')}${modelNames.length > 8 ? ', ...' : ''}) is a category of the dataset (${source.classNames.slice(0, 8).join(', ')}${source.classNames.length > 8 ? ', ...' : ''})`);
-    }
-    return ids;
-  }
-  if (numClasses === source.classNames.length) return [...source.categoryIds];
-  const maxId = Math.max(...source.categoryIds);
-  if (numClasses > maxId) {
-    // Said aloud because it is a guess: right for torchvision's COCO weights on COCO data only.
-    process.stderr.write(`note: the model's ${numClasses} classes have no names; its labels are read as the dataset's category ids (torchvision COCO convention)\n`);
-    return Array.from({ length: numClasses }, (_, i) => i);
-  }
-  throw new UserError(`the model has ${numClasses} classes without names and the dataset ${source.classNames.length} categories (ids up to ${maxId}): cannot tell which is which; give a sidecar or a --config with classNames`);
-}
-
 async function runModel(v: Values): Promise<number> {
   const weights = stringFlag(v, 'weights');
   const data = stringFlag(v, 'data');
@@ -176,8 +152,7 @@ async function runModel(v: Values): Promise<number> {
     if (v[flag] !== undefined) throw new UserError(`--${flag} cannot be combined with --weights/--data`);
   }
   if (!existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
-  const sidecar: ModelSidecar | undefined = readSidecar(weights);
-  const cfg = resolveConfig(v, sidecar);
+  const sources = configSources(v);
   const maxImages = numberFlag(v, 'max-images', { integer: true, min: 1 });
   const seed = numberFlag(v, 'seed', { integer: true, min: 0 });
   if (seed !== undefined && data !== 'synthetic') throw new UserError('--seed applies to --data synthetic only');
@@ -185,11 +160,11 @@ async function runModel(v: Values): Promise<number> {
   const saveDets = stringFlag(v, 'save-dets');
   // Only the validation split is needed; one training image keeps the generator's work minimal.
   const source: SampleSource = data === 'synthetic' ? syntheticSources({ seed: seed ?? 0, trainCount: 1, valCount: maxImages }).val : await loadSource(data, v);
-  const categoryIds = labelCategories(cfg.numClasses, sidecar?.classNames ?? cfg.classNames, source);
+  const model = await RetinaNet.fromWeights(weights, sources);
+  const { categoryIds, note } = labelCategories(model.config.numClasses, model.classNames, source);
+  if (note) process.stderr.write(`note: ${note}\n`);
   const count = Math.min(source.length, maxImages ?? Infinity);
 
-  const model = new RetinaNet(cfg);
-  await model.loadWeights(weights);
   const bar = v.quiet === true ? undefined : new ProgressBar(count, 'eval');
   let evaluated;
   try {

@@ -46,6 +46,16 @@ export class ProgressBar {
     }
   }
 
+  /** Prints a line above the bar (on a terminal the bar is redrawn at the next update). */
+  log(line: string): void {
+    if (this.tty) {
+      this.stream.write(`\r\x1b[K${line}\n`);
+      this.lastDraw = 0;
+    } else {
+      this.stream.write(`${line}\n`);
+    }
+  }
+
   /** Ends the bar (moves to a new line on a terminal). */
   done(): void {
     if (this.tty) this.stream.write('\n');

@@ -2,10 +2,13 @@ import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { type Command, UserError } from './command.js';
-import { MODEL_FLAGS, durationFlag, intListFlag, loadSource, numberFlag, readSidecar, resolveConfig, stringFlag } from './common.js';
+import { MODEL_FLAGS, durationFlag, intListFlag, loadSource, numberFlag, resolveConfig, stringFlag } from './common.js';
+import { readSidecar } from '../model/weights.js';
 import { architectureNames, mergeConfig } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
 import { Trainer, type TrainOptions } from '../train/trainer.js';
+import { paperRecipe } from '../train/recipe.js';
+import { interruptSignal, progressHook } from './train_hooks.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { syntheticSources } from '../data/synthetic_source.js';
 import type { SampleSource } from '../data/source.js';
@@ -148,7 +151,7 @@ async function run(argv: string[]): Promise<number> {
   const numClasses = numberFlag(v, 'num-classes', { integer: true, min: 1 });
   const gamma = numberFlag(v, 'gamma', { min: 0 }) ?? cfg.loss.gamma;
   const alpha = numberFlag(v, 'alpha', { max: 1 }) ?? cfg.loss.alpha;
-  const lr = numberFlag(v, 'lr', { min: 0 }) ?? 0.01 * (batch / 16);
+  const lr = numberFlag(v, 'lr', { min: 0 });
   const warmupIters = numberFlag(v, 'warmup', { integer: true, min: 0 });
   const clipGradNorm = numberFlag(v, 'clip-grad', { min: 0 });
   const minSizes = intListFlag(v, 'scale-jitter');
@@ -173,38 +176,47 @@ async function run(argv: string[]): Promise<number> {
   const model = new RetinaNet(cfg, seed);
   if (weights && !resumeDir) await model.loadWeights(weights);
   const outDir = stringFlag(v, 'out') ?? 'runs/train';
+  const quiet = v['quiet'] === true;
   const opts: TrainOptions = {
+    ...paperRecipe({
+      batch,
+      lr,
+      warmupIters,
+      clipGradNorm,
+      flip: v['no-augment'] !== true,
+      minSizes,
+      padTo: numberFlag(v, 'size-divisible', { integer: true, min: 32 }),
+    }),
     iters,
-    batchSize: batch,
-    lr,
-    momentum: 0.9,
-    weightDecay: 1e-4,
-    warmupIters,
-    clipGradNorm,
-    flip: v['no-augment'] !== true,
-    minSizes,
-    padTo: numberFlag(v, 'size-divisible', { integer: true, min: 32 }) ?? 128,
     seed,
     threads,
+    val,
     outDir,
     checkpointEvery,
     valEvery: valEvery ?? perEpoch,
-    quiet: v['quiet'] === true,
     timeBudget,
+    hooks: [progressHook(quiet)],
+    extraState: { cli: { ...v, out: outDir } },
   };
-  const trainer = new Trainer(model, train, val, opts, { cli: { ...v, out: outDir } });
+  const trainer = new Trainer(model, train, opts);
   if (resumeDir) {
     await trainer.resume();
-    if (!opts.quiet) process.stderr.write(`resuming ${resumeDir} at iteration ${resumeIteration} of ${timeBudget !== undefined ? `a ${formatSeconds(timeBudget)} run` : iters}\n`);
-  } else if (!opts.quiet) {
+    if (!quiet) process.stderr.write(`resuming ${resumeDir} at iteration ${resumeIteration} of ${timeBudget !== undefined ? `a ${formatSeconds(timeBudget)} run` : iters}\n`);
+  } else if (!quiet) {
     process.stderr.write(`training ${cfg.name} (${cfg.numClasses} classes, ${(model.store.count(true) / 1e6).toFixed(1)}M trainable parameters) on ${train.length} images for ${lengthText(iters, timeBudget)} of ${batch} -> ${outDir}\n`);
   }
-  const result = await trainer.run();
+  const interrupt = interruptSignal(quiet);
+  let result;
+  try {
+    result = await trainer.run({ signal: interrupt.signal });
+  } finally {
+    interrupt.dispose();
+  }
   if (result.stopped === 'nan') {
-    process.stderr.write(`error: ${result.message}\n`);
+    process.stderr.write(`error: ${result.message}. Try a lower --lr or --clip-grad${result.lastCheckpoint ? `, and --resume ${outDir} to continue from the checkpoint` : ''}.\n`);
     return 1;
   }
-  if (result.lastVal && !opts.quiet) process.stdout.write(`validation at iteration ${result.iterations}: AP ${result.lastVal.AP.toFixed(3)}, AP50 ${result.lastVal.AP50.toFixed(3)}\n`);
+  if (result.lastVal && !quiet) process.stdout.write(`validation at iteration ${result.iterations}: AP ${result.lastVal.AP.toFixed(3)}, AP50 ${result.lastVal.AP50.toFixed(3)}\n`);
   if (result.best) process.stdout.write(`best AP ${result.best.ap.toFixed(3)} at iteration ${result.best.iteration}: ${path.join(outDir, 'best.safetensors')}\n`);
   if (result.stopped === 'interrupted') {
     process.stdout.write(`interrupted at iteration ${result.iterations}; checkpoint saved. Continue with: retinanet train --resume ${outDir}\n`);

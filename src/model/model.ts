@@ -1,19 +1,18 @@
 /**
- * A RetinaNet ready to run: its config, parameter values, compiled inference sessions per padded
- * batch shape, and the whole detect path (preprocess, network, post-process, boxes back to
- * original pixels).
+ * A RetinaNet ready to run: its config, parameter values, class names, compiled inference
+ * sessions per padded batch shape, and the whole detect path (preprocess, network,
+ * post-process, boxes back to original pixels).
  */
-import { InputError } from '../core/errors.js';
 import { Executable, SessionCache } from '../engine/runtime.js';
 import { Graph } from '../engine/graph.js';
 import { type Detections, postprocessDetections } from '../detection/postprocess.js';
 import { postprocessBoxes, transformBatch } from '../data/transform.js';
-import type { RgbImage } from '../data/types.js';
-import { writeAtomic } from '../core/atomic.js';
-import { encodeSafetensors, readSafetensors, toFloat32 } from '../io/safetensors.js';
+import type { RgbImage } from '../io/image.js';
 import { ParameterStore } from '../nn/params.js';
 import type { RetinaNetConfig } from './config.js';
-import { anchorsFor, applyTrainableLayers, buildRetinaNet } from './retinanet.js';
+import { anchorsFor } from './anchors.js';
+import { applyTrainableLayers, buildRetinaNet } from './retinanet.js';
+import { type ConfigSources, readSidecar, readWeightsFor, resolveConfig, writeWeights } from './weights.js';
 
 export interface InferenceOptions {
   threads?: number;
@@ -34,20 +33,12 @@ export interface ImageDetections extends Detections {
   originalSize: [number, number];
 }
 
-/** Tensors found in a checkpoint that do not fit the model. */
-export interface WeightMismatch {
-  missing: string[];
-  unexpected: string[];
-  wrongShape: string[];
-}
-
-/** `model.safetensors` -> `model.json`: where the config and class names of a weights file live. */
-export function sidecarPath(weightsFile: string): string {
-  return weightsFile.replace(/\.safetensors$/, '') + '.json';
-}
-
 export class RetinaNet {
   readonly store: ParameterStore;
+  /** Name per label (index = label), when known: the config's, or the weights' sidecar's. */
+  classNames: string[] | undefined;
+  /** COCO category id per label, when known (a model trained here records its dataset's). */
+  categoryIds: number[] | undefined;
   private readonly sessions = new SessionCache(8);
 
   /** Creates the model with freshly initialised parameters (seeded). */
@@ -60,6 +51,22 @@ export class RetinaNet {
     const g = new Graph();
     buildRetinaNet(g, this.store, g.input('images', 'float32', [1, 3, 128, 128]), config);
     applyTrainableLayers(this.store, config);
+    this.classNames = config.classNames ? [...config.classNames] : undefined;
+  }
+
+  /**
+   * A model with the weights of `file` (safetensors, torchvision names). Its config comes from
+   * `overrides.configFile` or `overrides.arch` when given, else from the file's sidecar
+   * (`model.json` beside `model.safetensors`), else retinanet_resnet50_fpn; class names and
+   * category ids from the sidecar.
+   */
+  static async fromWeights(file: string, overrides: Omit<ConfigSources, 'sidecar'> = {}): Promise<RetinaNet> {
+    const sidecar = readSidecar(file);
+    const model = new RetinaNet(resolveConfig({ ...overrides, sidecar }));
+    await model.loadWeights(file);
+    if (sidecar?.classNames && sidecar.classNames.length === model.config.numClasses) model.classNames = [...sidecar.classNames];
+    if (sidecar?.categoryIds && sidecar.categoryIds.length === model.config.numClasses) model.categoryIds = [...sidecar.categoryIds];
+    return model;
   }
 
   /** Parameter names with their shapes, in declaration order. */
@@ -73,41 +80,19 @@ export class RetinaNet {
    * `num_batches_tracked`), so that a wrong architecture never loads silently.
    */
   async loadWeights(file: string): Promise<void> {
-    const st = await readSafetensors(file);
-    const mismatch: WeightMismatch = { missing: [], unexpected: [], wrongShape: [] };
-    const shapes = this.parameterShapes();
-    for (const [name, shape] of shapes) {
-      const t = st.tensors.get(name);
-      if (!t) mismatch.missing.push(name);
-      else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        mismatch.wrongShape.push(`${name}: file [${t.shape.join(', ')}], model [${shape.join(', ')}]`);
-      }
-    }
-    for (const name of st.tensors.keys()) {
-      if (!shapes.has(name) && !name.endsWith('num_batches_tracked')) mismatch.unexpected.push(name);
-    }
-    const n = mismatch.missing.length + mismatch.unexpected.length + mismatch.wrongShape.length;
-    if (n > 0) {
-      const list = (title: string, xs: string[]): string => (xs.length ? `\n  ${title} (${xs.length}):\n    ${xs.slice(0, 20).join('\n    ')}${xs.length > 20 ? `\n    ... and ${xs.length - 20} more` : ''}` : '');
-      throw new InputError(
-        `weights ${file} do not fit ${this.config.name} with ${this.config.numClasses} classes:` +
-          list('missing', mismatch.missing) +
-          list('unexpected', mismatch.unexpected) +
-          list('wrong shape', mismatch.wrongShape),
-      );
-    }
-    for (const name of shapes.keys()) this.store.values.set(name, Float32Array.from(toFloat32(st.tensors.get(name)!)));
+    const values = await readWeightsFor(file, this.parameterShapes(), `${this.config.name} with ${this.config.numClasses} classes`);
+    for (const [name, v] of values) this.store.values.set(name, v);
     await this.sessions.clear();
   }
 
   /**
    * Writes the weights as safetensors (torchvision names) and a `.json` sidecar holding the
-   * config plus `extra` (class names, category ids, ...), each atomically (temp file + rename).
+   * config, the model's class names and category ids, and `extra` (iteration, AP, ...), each
+   * atomically (temp file + rename).
    */
   async saveWeights(file: string, extra: Record<string, unknown> = {}): Promise<void> {
-    const tensors = new Map([...this.store.values].map(([name, data]) => [name, { dtype: 'F32' as const, shape: [...this.store.info.get(name)!.shape], data }]));
-    await writeAtomic(file, encodeSafetensors(tensors, { arch: this.config.name, num_classes: String(this.config.numClasses) }));
-    await writeAtomic(sidecarPath(file), JSON.stringify({ config: this.config, ...extra }, null, 2) + '\n');
+    const labels = { ...(this.classNames ? { classNames: this.classNames } : {}), ...(this.categoryIds ? { categoryIds: this.categoryIds } : {}) };
+    await writeWeights(file, this.store.values, this.parameterShapes(), this.config, { ...labels, ...extra });
   }
 
   /** The compiled inference graph for a padded batch shape (parameters baked in unless fed). */
@@ -135,7 +120,7 @@ export class RetinaNet {
     const feeds = new Map<string, Float32Array>(feedParams ? this.store.values : []);
     feeds.set('images', batch);
     const [cls, box] = (await exe.run(feeds)) as [Float32Array, Float32Array];
-    return { clsLogits: cls, boxDeltas: box, anchors: anchorsFor(this.config, h, w) };
+    return { clsLogits: cls, boxDeltas: box, anchors: anchorsFor(this.config, h, w).levels };
   }
 
   /** Detects objects in RGB images ([0, 1] CHW); boxes come back in each image's original pixels. */

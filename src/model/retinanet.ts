@@ -3,10 +3,10 @@
  * Parameter names are torchvision's state_dict names.
  */
 import { GraphError, type Graph, type Tensor } from '../engine/graph.js';
-import { anchorsForImage, gridSizesFor } from '../detection/anchors.js';
+import { gridSizesFor } from '../detection/anchors.js';
 import type { ParameterStore } from '../nn/params.js';
 import { resnet } from '../nn/resnet.js';
-import { type RetinaNetConfig, STRIDES, anchorConfig, anchorsPerLocationOf } from './config.js';
+import { type RetinaNetConfig, STRIDES, anchorsPerLocationOf } from './config.js';
 import { fpn } from './fpn.js';
 import { retinanetHead } from './head.js';
 
@@ -34,11 +34,6 @@ export function buildRetinaNet(graph: Graph, store: ParameterStore, images: Tens
   });
   const { clsLogits, boxDeltas } = retinanetHead(s, features, a, cfg.numClasses, cfg.head);
   return { clsLogits, boxDeltas, levelAnchorCounts: grids.map(([gh, gw]) => gh * gw * a) };
-}
-
-/** Anchors per level for a padded image size, matching the network's level grids. */
-export function anchorsFor(cfg: RetinaNetConfig, paddedH: number, paddedW: number): Float32Array[] {
-  return anchorsForImage(paddedH, paddedW, anchorConfig(cfg));
 }
 
 /**

@@ -6,12 +6,11 @@
 import { augment } from '../data/augment.js';
 import { Rng } from '../core/random.js';
 import { transformBatch } from '../data/transform.js';
-import { anchorsForImage, concatLevels } from '../detection/anchors.js';
-import { AnchorIndex } from '../detection/anchor_index.js';
 import { type LossTargetFeeds, packLossTargets } from '../detection/loss_targets.js';
 import type { BoxLoss } from '../detection/losses.js';
 import { assignTargets } from '../detection/targets.js';
-import { type RetinaNetConfig, anchorConfig } from '../model/config.js';
+import type { RetinaNetConfig } from '../model/config.js';
+import { anchorsFor } from '../model/anchors.js';
 import type { SampleSource } from '../data/source.js';
 
 /**
@@ -90,20 +89,6 @@ export interface PreparedBatch {
   warnings: string[];
 }
 
-const anchorCache = new Map<string, { anchors: Float32Array; index: AnchorIndex }>();
-
-function anchorsOf(cfg: RetinaNetConfig, h: number, w: number): { anchors: Float32Array; index: AnchorIndex } {
-  const key = `${JSON.stringify(cfg.anchors)}@${h}x${w}`;
-  let e = anchorCache.get(key);
-  if (!e) {
-    const anchors = concatLevels(anchorsForImage(h, w, anchorConfig(cfg)));
-    e = { anchors, index: new AnchorIndex(anchors) };
-    if (anchorCache.size > 16) anchorCache.clear();
-    anchorCache.set(key, e);
-  }
-  return e;
-}
-
 /** Loads, augments, transforms and assigns targets for the images of one batch. */
 export async function prepareBatch(source: SampleSource, iter: number, indices: readonly number[], opts: BatchOptions): Promise<PreparedBatch> {
   const cfg = opts.config;
@@ -120,7 +105,9 @@ export async function prepareBatch(source: SampleSource, iter: number, indices: 
   const minSize = opts.minSizes && opts.minSizes.length > 0 ? rng.choice(opts.minSizes) : cfg.transform.minSize;
   const t = transformBatch(images, boxes, { minSize, maxSize: cfg.transform.maxSize, mean: cfg.transform.mean, std: cfg.transform.std, sizeDivisible: opts.padTo });
   const [, , h, w] = t.shape;
-  const { anchors, index } = anchorsOf(cfg, h, w);
+  const anchorSet = anchorsFor(cfg, h, w);
+  const anchors = anchorSet.all;
+  const index = anchorSet.index();
   const warnings: string[] = [];
   const assigned = samples.map((s, k) =>
     assignTargets(anchors, t.boxes![k]!, s.labels, {

@@ -1,5 +1,5 @@
 /** The loss curve of a training run as an SVG line chart (classification, box, total; smoothed). */
-import type { StepRecord } from './trainer.js';
+import type { StepRecord } from './log.js';
 
 function smooth(values: readonly number[], window: number): number[] {
   const out: number[] = [];

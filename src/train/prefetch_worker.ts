@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { type BatchOptions, type PreparedBatch, prepareBatch } from './batches.js';
 import { type Sample, type SampleSource, datasetSource, memorySource } from '../data/source.js';
 import type { DetectionDataset } from '../data/types.js';
+import { LOSS_TARGET_NAMES } from '../detection/loss_targets.js';
 
 interface Init {
   dataset?: DetectionDataset;
@@ -27,8 +28,7 @@ const init = workerData as Init;
 const fileSource: SampleSource | undefined = init.dataset ? datasetSource(init.dataset) : undefined;
 
 function transferables(b: PreparedBatch): ArrayBuffer[] {
-  const t = b.targets;
-  return [b.images.buffer, t.labels.buffer, t.valid.buffer, t.foreground.buffer, t.boxTargets.buffer, t.normalizer.buffer] as ArrayBuffer[];
+  return [b.images.buffer, ...LOSS_TARGET_NAMES.map((name) => b.targets[name].buffer)] as ArrayBuffer[];
 }
 
 parentPort!.on('message', (req: PrefetchRequest) => {

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { labelCategories } from '../../src/cli/eval.js';
+import { labelCategories } from '../../src/model/labels.js';
 import { writeSyntheticCoco } from '../../src/data/synthetic.js';
 import { STACK_LINE, cli, tempDir, tinyModel } from './helpers.js';
 
@@ -78,9 +78,11 @@ test('eval model-mode argument errors exit 2 without a stack trace', () => {
 
 test('labelCategories maps model labels to dataset category ids by name, by index, or as COCO ids', () => {
   const coco = { classNames: ['person', 'bicycle', 'car'], categoryIds: [1, 2, 3] };
-  assert.deepEqual(labelCategories(2, ['car', 'tree'], coco), [3, -1]);
-  assert.deepEqual(labelCategories(3, undefined, { classNames: ['a', 'b', 'c'], categoryIds: [5, 7, 9] }), [5, 7, 9]);
-  assert.deepEqual(labelCategories(91, undefined, coco).slice(0, 4), [0, 1, 2, 3]);
+  assert.deepEqual(labelCategories(2, ['car', 'tree'], coco).categoryIds, [3, -1]);
+  assert.deepEqual(labelCategories(3, undefined, { classNames: ['a', 'b', 'c'], categoryIds: [5, 7, 9] }), { categoryIds: [5, 7, 9] });
+  const guessed = labelCategories(91, undefined, coco);
+  assert.deepEqual(guessed.categoryIds.slice(0, 4), [0, 1, 2, 3]);
+  assert.match(guessed.note!, /torchvision COCO convention/);
   assert.throws(() => labelCategories(2, ['tree', 'bush'], coco), /none of the model's classes/);
   assert.throws(() => labelCategories(2, undefined, coco), /cannot tell which is which/);
 });

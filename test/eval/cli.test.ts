@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from '../../src/cli/command.js';
+import { InputError } from '../../src/core/errors.js';
 import { evalCommand } from '../../src/cli/eval.js';
 import { ROOT, SHARED, skipUnlessShared } from './helpers.js';
 
@@ -54,7 +54,7 @@ test('eval prints the pycocotools 12-line summary, --json the 12 named stats, --
   }
 });
 
-test('eval user errors are UserErrors; the CLI prints them without a stack trace and exits 2', async () => {
+test('eval user errors are InputErrors; the CLI prints them without a stack trace and exits 2', async () => {
   const c = tmpCase();
   try {
     const bad = JSON.parse(readFileSync(c.dets, 'utf8')) as { image_id: number }[];
@@ -67,7 +67,7 @@ test('eval user errors are UserErrors; the CLI prints them without a stack trace
       [['--gt', c.gt, '--dets', c.dets, '--iou-type', 'segm'], /only 'bbox'/],
       [['--weights', 'w.safetensors', '--data', 'coco'], /--weights w\.safetensors not found/],
     ] as const) {
-      await assert.rejects(evalCommand.run([...args]), (e: unknown) => e instanceof UserError && msg.test(e.message), args.join(' '));
+      await assert.rejects(evalCommand.run([...args]), (e: unknown) => e instanceof InputError && msg.test(e.message), args.join(' '));
     }
     // One real process for the exit code and the message format (spawning is slow, so only one).
     const r = run('--gt', c.gt, '--dets', c.dets);

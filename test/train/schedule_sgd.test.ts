@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { learningRate, paperSchedule } from '../../src/train/schedule.js';
 import { Sgd } from '../../src/train/sgd.js';
-import { globalNorm } from '../../src/train/trainer.js';
+import { globalNorm } from '../../src/train/train_graph.js';
 
 test('paper schedule: linear warmup from base * 0.001, x0.1 at 2/3 and 8/9 of the run', () => {
   const s = paperSchedule(0.01, 900, 100);

@@ -9,7 +9,8 @@ import { generateSynthetic, SYNTHETIC_CLASSES } from '../../src/data/synthetic.j
 import { RetinaNet } from '../../src/model/model.js';
 import { demoConfig } from '../../src/train/demo_config.js';
 import { memorySource } from '../../src/data/source.js';
-import { Trainer, parseStepLog } from '../../src/train/trainer.js';
+import { Trainer } from '../../src/train/trainer.js';
+import { parseStepLog } from '../../src/train/log.js';
 
 test('the step time leaves out the first (compiling) step and follows recent steps', () => {
   const b = new TimeBudget(100, Infinity, 4);
@@ -58,7 +59,7 @@ test('a time-budget run stops at the budget, with its schedule fitted to the len
   const source = memorySource(generateSynthetic({ count: 6, seed: 5, imageSize: SIZE, minObjectSize: 8, maxObjectSize: 40 }), SYNTHETIC_CLASSES);
   const outDir = mkdtempSync(path.join(tmpdir(), 'retinanet-budget-test-'));
   const budget = 4;
-  const r = await new Trainer(new RetinaNet(demoConfig(SIZE), 1), source, undefined, {
+  const r = await new Trainer(new RetinaNet(demoConfig(SIZE), 1), source, {
     iters: 100_000,
     timeBudget: budget,
     batchSize: 2,
@@ -72,7 +73,6 @@ test('a time-budget run stops at the budget, with its schedule fitted to the len
     outDir,
     checkpointEvery: 1_000_000,
     valEvery: 1_000_000,
-    quiet: true,
   }).run();
   assert.equal(r.stopped, 'done');
   const log = parseStepLog(readFileSync(path.join(outDir, 'log.jsonl'), 'utf8'));

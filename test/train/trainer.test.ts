@@ -8,7 +8,8 @@ import { RetinaNet } from '../../src/model/model.js';
 import { demoConfig } from '../../src/train/demo_config.js';
 import { memorySource } from '../../src/data/source.js';
 import { BatchSampler, prepareBatch } from '../../src/train/batches.js';
-import { Trainer, type TrainOptions, buildTrainGraph, trainFeeds } from '../../src/train/trainer.js';
+import { Trainer, type TrainOptions } from '../../src/train/trainer.js';
+import { buildTrainGraph, trainFeeds } from '../../src/train/train_graph.js';
 
 const SIZE = 64;
 const samples = generateSynthetic({ count: 6, seed: 5, imageSize: SIZE, minObjectSize: 8, maxObjectSize: 40 });
@@ -16,7 +17,7 @@ const source = memorySource(samples, SYNTHETIC_CLASSES);
 const cfg = demoConfig(SIZE);
 
 function options(outDir: string, over: Partial<TrainOptions> = {}): TrainOptions {
-  return { iters: 4, batchSize: 2, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, warmupIters: 1, flip: true, padTo: 32, seed: 3, threads: 1, outDir, checkpointEvery: 2, valEvery: 100, quiet: true, ...over };
+  return { iters: 4, batchSize: 2, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, warmupIters: 1, flip: true, padTo: 32, seed: 3, threads: 1, outDir, checkpointEvery: 2, valEvery: 100, ...over };
 }
 
 function tmp(): string {
@@ -42,7 +43,7 @@ test('epoch 0 visits images in dataset order; later epochs are seeded permutatio
 test('with lr 0 and no augmentation the first logged losses are those of the initial weights on the first batch', async () => {
   const dir = tmp();
   const model = new RetinaNet(cfg, 11);
-  const r = await new Trainer(model, source, undefined, options(dir, { lr: 0, flip: false, iters: 1 })).run();
+  const r = await new Trainer(model, source, options(dir, { lr: 0, flip: false, iters: 1 })).run();
   assert.equal(r.stopped, 'done');
   // Recompute independently: same first batch (images 0 and 1), fresh model with the same seed.
   const fresh = new RetinaNet(cfg, 11);
@@ -64,14 +65,14 @@ test('with lr 0 and no augmentation the first logged losses are those of the ini
 test('resuming from a checkpoint continues bit for bit', async () => {
   const straight = tmp();
   const a = new RetinaNet(cfg, 2);
-  await new Trainer(a, source, undefined, options(straight)).run();
+  await new Trainer(a, source, options(straight)).run();
 
   const resumedDir = tmp();
-  const first = await new Trainer(new RetinaNet(cfg, 2), source, undefined, options(resumedDir, { stopAt: 2, checkpointEvery: 100 })).run();
+  const first = await new Trainer(new RetinaNet(cfg, 2), source, options(resumedDir, { stopAt: 2, checkpointEvery: 100 })).run();
   assert.equal(first.stopped, 'interrupted');
   assert.equal(first.iterations, 2);
   const resumed = new RetinaNet(cfg, 99); // another init: everything must come from the checkpoint
-  const second = new Trainer(resumed, source, undefined, options(resumedDir));
+  const second = new Trainer(resumed, source, options(resumedDir));
   const state = await second.resume();
   assert.equal(state.iteration, 2);
   const r = await second.run();
@@ -89,7 +90,7 @@ test('a non-finite loss stops the run naming the step, without updating the weig
   const bad = samples.map((s, i) => (i === 2 ? { ...s, image: { ...s.image, data: s.image.data.map((v, k) => (k === 5 ? NaN : v)) } } : s));
   const dir = tmp();
   const model = new RetinaNet(cfg, 4);
-  const r = await new Trainer(model, memorySource(bad, SYNTHETIC_CLASSES), undefined, options(dir, { flip: false, checkpointEvery: 1 })).run();
+  const r = await new Trainer(model, memorySource(bad, SYNTHETIC_CLASSES), options(dir, { flip: false, checkpointEvery: 1 })).run();
   assert.equal(r.stopped, 'nan');
   assert.equal(r.iterations, 1);
   assert.match(r.message!, /loss became NaN at step 1/);
