@@ -5,7 +5,7 @@
  */
 import { loadImage } from '../io/image.js';
 import type { DetectionDataset, RgbImage } from './types.js';
-import type { CocoAnnotation, CocoDataset } from '../eval/types.js';
+import { type CocoAnnotation, type CocoDataset, xyxyToCocoBox } from '../eval/types.js';
 
 /** One sample: an RGB image in [0, 1] with its boxes (flat xyxy, pixels) and 0-based labels. */
 export interface Sample {
@@ -97,13 +97,13 @@ export async function cocoGroundTruth(source: SampleSource, indices: readonly nu
     const id = source.imageId(i);
     images.push({ id, width: gt.width, height: gt.height });
     for (let k = 0; k < gt.labels.length; k++) {
-      const [x1, y1, x2, y2] = [gt.boxes[4 * k]!, gt.boxes[4 * k + 1]!, gt.boxes[4 * k + 2]!, gt.boxes[4 * k + 3]!];
+      const bbox = xyxyToCocoBox(gt.boxes, k);
       annotations.push({
         id: annotations.length + 1,
         image_id: id,
         category_id: source.categoryIds[gt.labels[k]!]!,
-        bbox: [x1, y1, x2 - x1, y2 - y1],
-        area: (x2 - x1) * (y2 - y1),
+        bbox,
+        area: bbox[2] * bbox[3],
         iscrowd: gt.crowd[k] ? 1 : 0,
       });
     }

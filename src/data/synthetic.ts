@@ -3,6 +3,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { chwToHwcBytes } from '../io/image.js';
 import { Rng } from '../core/random.js';
+import { xyxyToCocoBox } from '../eval/types.js';
 import type { RgbImage } from './types.js';
 
 /**
@@ -196,8 +197,8 @@ export async function writeSyntheticCoco(dir: string, options: SyntheticOptions 
     await sharp(chwToHwcBytes(s.image), { raw: { width, height, channels: 3 } }).png().toFile(path.join(imagesDir, fileName));
     images.push({ id: s.id, file_name: fileName, width, height });
     for (let k = 0; k < s.labels.length; k++) {
-      const [x1, y1, x2, y2] = [s.boxes[4 * k]!, s.boxes[4 * k + 1]!, s.boxes[4 * k + 2]!, s.boxes[4 * k + 3]!];
-      annotations.push({ id: annotations.length + 1, image_id: s.id, category_id: s.labels[k]! + 1, bbox: [x1, y1, x2 - x1, y2 - y1], area: (x2 - x1) * (y2 - y1), iscrowd: 0 });
+      const bbox = xyxyToCocoBox(s.boxes, k);
+      annotations.push({ id: annotations.length + 1, image_id: s.id, category_id: s.labels[k]! + 1, bbox, area: bbox[2] * bbox[3], iscrowd: 0 });
     }
   }
   const categories = SYNTHETIC_CLASSES.map((name, i) => ({ id: i + 1, name, supercategory: 'shape' }));

@@ -119,8 +119,64 @@ export function evaluateCoco(gt: CocoDataset, dets: readonly CocoResult[], opts:
   const g = bucketGts(gt, imgIndex, catIndex, I, K);
   const d = bucketDets(dets, imgIndex, catIndex, I, K);
 
-  // Per kept detection (rank < maxDets[-1] in its image/category), stored category by
-  // category, image by image, rank by rank: its score, rank and status per (area, IoU).
+  const evaluated = evaluateImages(g, d, { I, K, T, A, maxDetLast, iouThrs, areaRng });
+  const shape = { T, R, K, A, M };
+  const { precision, recall, scores } = accumulate(evaluated, shape, recThrs, maxDets);
+  const stats = summarize(precision, recall, shape, iouThrs, maxDets);
+  const catName = new Map(gt.categories.map((c) => [c.id, c.name] as const));
+  const perCategory: CocoCategoryMetrics[] = catIds.map((id, k) => ({
+    id,
+    name: catName.get(id) ?? String(id),
+    numGt: evaluated.npig[k * A]!,
+    AP: sliceMean(precision, shape, { k, a: 0, m: M - 1 }),
+    AP50: sliceMean(precision, shape, { k, a: 0, m: M - 1, t: iouIndex(iouThrs, 0.5) }),
+    AP75: sliceMean(precision, shape, { k, a: 0, m: M - 1, t: iouIndex(iouThrs, 0.75) }),
+    APs: sliceMean(precision, shape, { k, a: 1, m: M - 1 }),
+    APm: sliceMean(precision, shape, { k, a: 2, m: M - 1 }),
+    APl: sliceMean(precision, shape, { k, a: 3, m: M - 1 }),
+    AR100: sliceMean(recall, { ...shape, R: 1 }, { k, a: 0, m: M - 1 }),
+  }));
+
+  return {
+    stats,
+    statsArray: COCO_STAT_KEYS.map((key) => stats[key]),
+    perCategory,
+    precision,
+    recall,
+    scores,
+    shape,
+    params: { imgIds, catIds, iouThrs, recThrs, maxDets, areaRng, areaRngLbl: COCO_AREA_LABELS },
+    counts: { images: I, categories: K, gts: g.count, dets: d.score.length, detsDropped: dets.length - d.score.length },
+  };
+}
+
+/** What `evaluateImages` keeps of the matching, the input of `accumulate`. */
+interface EvaluatedImages {
+  /**
+   * Per kept detection (rank < maxDets[-1] in its image/category), stored category by category,
+   * image by image, rank by rank: its score, rank and status per (area range, IoU threshold).
+   */
+  keptScore: Float64Array;
+  keptRank: Int32Array;
+  /** [kept, A, T]: IGNORED, TP or FP. */
+  keptStatus: Uint8Array;
+  /** Kept detections of category k are catKeptStart[k] .. catKeptStart[k + 1] - 1. */
+  catKeptStart: Int32Array;
+  /** [K, A]: non-ignored ground-truth boxes per category and area range. */
+  npig: Float64Array;
+}
+
+/**
+ * pycocotools' `evaluateImg` over every (category, image): sorts detections by score, matches
+ * them greedily to ground truth at each IoU threshold and area range, and records each kept
+ * detection's status.
+ */
+function evaluateImages(
+  g: GtBuckets,
+  d: DetBuckets,
+  p: { I: number; K: number; T: number; A: number; maxDetLast: number; iouThrs: readonly number[]; areaRng: readonly (readonly [number, number])[] },
+): EvaluatedImages {
+  const { I, K, T, A, maxDetLast, iouThrs, areaRng } = p;
   const nKeptMax = d.score.length;
   const keptScore = new Float64Array(nKeptMax);
   const keptRank = new Int32Array(nKeptMax);
@@ -129,7 +185,7 @@ export function evaluateCoco(gt: CocoDataset, dets: readonly CocoResult[], opts:
   const npig = new Float64Array(K * A);
 
   let ious = new Float64Array(256);
-  let order: number[] = [];
+  const order: number[] = [];
   const gtIg = new Uint8Array(Math.max(1, g.maxPerBucket));
   const gtOrder = new Int32Array(Math.max(1, g.maxPerBucket));
   const gtMatched = new Uint8Array(Math.max(1, g.maxPerBucket) * T);
@@ -212,122 +268,100 @@ export function evaluateCoco(gt: CocoDataset, dets: readonly CocoResult[], opts:
     }
   }
   catKeptStart[K] = nKept;
-  order = [];
 
+  return { keptScore, keptRank, keptStatus, catKeptStart, npig };
+}
+
+/**
+ * pycocotools' `accumulate`: precision at the 101 recall points, recall and the scores where
+ * they are reached, per (IoU threshold, category, area range, maxDets).
+ */
+function accumulate(e: EvaluatedImages, s: Shape, recThrs: readonly number[], maxDets: readonly number[]): { precision: Float64Array; recall: Float64Array; scores: Float64Array } {
+  const { T, R, K, A, M } = s;
+  const { keptScore, keptRank, keptStatus, catKeptStart, npig } = e;
   const precision = new Float64Array(T * R * K * A * M).fill(-1);
   const scores = new Float64Array(T * R * K * A * M).fill(-1);
   const recall = new Float64Array(T * K * A * M).fill(-1);
-  accumulate();
-
-  function accumulate(): void {
-    let rc = new Float64Array(1024);
-    let pr = new Float64Array(1024);
-    let ssc = new Float64Array(1024);
-    for (let k = 0; k < K; k++) {
-      const P = catKeptStart[k]!;
-      const N = catKeptStart[k + 1]! - P;
-      // One stable score-descending order per category serves every (area, maxDet): the
-      // concatenation order pycocotools sorts (image, then rank) is our storage order.
-      const sorted = new Int32Array(N);
-      for (let s = 0; s < N; s++) sorted[s] = P + s;
-      sorted.sort((x, y) => keptScore[y]! - keptScore[x]! || x - y);
-      // Gather into score order once so the T*A*M passes below read memory sequentially.
-      const rank = new Int32Array(N);
-      const sc = new Float64Array(N);
-      const status = new Uint8Array(A * T * N);
-      for (let s = 0; s < N; s++) {
-        const p = sorted[s]!;
-        rank[s] = keptRank[p]!;
-        sc[s] = keptScore[p]!;
-        for (let at = 0; at < A * T; at++) status[at * N + s] = keptStatus[p * A * T + at]!;
-      }
-      if (rc.length < N) {
-        rc = new Float64Array(N);
-        pr = new Float64Array(N);
-        ssc = new Float64Array(N);
-      }
-      for (let a = 0; a < A; a++) {
-        const np = npig[k * A + a]!;
-        if (np === 0) continue;
-        for (let m = 0; m < M; m++) {
-          const maxDet = maxDets[m]!;
-          for (let t = 0; t < T; t++) {
-            const row = (a * T + t) * N;
-            // Only true positives raise recall and only they can raise precision (a false
-            // positive lowers tp/(tp+fp+eps), an ignored detection changes nothing), so every
-            // searchsorted hit past the first detection is a TP and the envelope is a max over
-            // TPs. Keeping just the TPs (plus the first detection) gives pycocotools' numbers
-            // with far less work per detection.
-            let tp = 0, fp = 0, nd = 0, nTp = 0;
-            let firstPr = 0, firstRc = 0, firstSc = 0;
-            for (let s = 0; s < N; s++) {
-              if (rank[s]! >= maxDet) continue;
-              const st = status[row + s]!;
-              if (st === TP) {
-                tp++;
-                rc[nTp] = tp / np;
-                pr[nTp] = tp / (fp + tp + EPS);
-                ssc[nTp] = sc[s]!;
-                nTp++;
-              } else if (st === FP) fp++;
-              if (nd === 0) {
-                firstRc = tp / np;
-                firstPr = tp / (fp + tp + EPS);
-                firstSc = sc[s]!;
-              }
-              nd++;
+  let rc = new Float64Array(1024);
+  let pr = new Float64Array(1024);
+  let ssc = new Float64Array(1024);
+  for (let k = 0; k < K; k++) {
+    const P = catKeptStart[k]!;
+    const N = catKeptStart[k + 1]! - P;
+    // One stable score-descending order per category serves every (area, maxDet): the
+    // concatenation order pycocotools sorts (image, then rank) is our storage order.
+    const sorted = new Int32Array(N);
+    for (let s = 0; s < N; s++) sorted[s] = P + s;
+    sorted.sort((x, y) => keptScore[y]! - keptScore[x]! || x - y);
+    // Gather into score order once so the T*A*M passes below read memory sequentially.
+    const rank = new Int32Array(N);
+    const sc = new Float64Array(N);
+    const status = new Uint8Array(A * T * N);
+    for (let s = 0; s < N; s++) {
+      const p = sorted[s]!;
+      rank[s] = keptRank[p]!;
+      sc[s] = keptScore[p]!;
+      for (let at = 0; at < A * T; at++) status[at * N + s] = keptStatus[p * A * T + at]!;
+    }
+    if (rc.length < N) {
+      rc = new Float64Array(N);
+      pr = new Float64Array(N);
+      ssc = new Float64Array(N);
+    }
+    for (let a = 0; a < A; a++) {
+      const np = npig[k * A + a]!;
+      if (np === 0) continue;
+      for (let m = 0; m < M; m++) {
+        const maxDet = maxDets[m]!;
+        for (let t = 0; t < T; t++) {
+          const row = (a * T + t) * N;
+          // Only true positives raise recall and only they can raise precision (a false
+          // positive lowers tp/(tp+fp+eps), an ignored detection changes nothing), so every
+          // searchsorted hit past the first detection is a TP and the envelope is a max over
+          // TPs. Keeping just the TPs (plus the first detection) gives pycocotools' numbers
+          // with far less work per detection.
+          let tp = 0, fp = 0, nd = 0, nTp = 0;
+          let firstPr = 0, firstRc = 0, firstSc = 0;
+          for (let s = 0; s < N; s++) {
+            if (rank[s]! >= maxDet) continue;
+            const st = status[row + s]!;
+            if (st === TP) {
+              tp++;
+              rc[nTp] = tp / np;
+              pr[nTp] = tp / (fp + tp + EPS);
+              ssc[nTp] = sc[s]!;
+              nTp++;
+            } else if (st === FP) fp++;
+            if (nd === 0) {
+              firstRc = tp / np;
+              firstPr = tp / (fp + tp + EPS);
+              firstSc = sc[s]!;
             }
-            recall[((t * K + k) * A + a) * M + m] = nd > 0 ? tp / np : 0;
-            // Monotone precision envelope, right to left.
-            for (let x = nTp - 1; x > 0; x--) if (pr[x]! > pr[x - 1]!) pr[x - 1] = pr[x]!;
-            const firstEnv = nTp > 0 && pr[0]! > firstPr ? pr[0]! : firstPr;
-            // np.searchsorted(rc, recThrs, side='left'); points past the last recall stay 0.
-            let idx = 0;
-            for (let r = 0; r < R; r++) {
-              const thr = recThrs[r]!;
-              const at = (((t * R + r) * K + k) * A + a) * M + m;
-              if (nd > 0 && firstRc >= thr) {
-                precision[at] = firstEnv;
-                scores[at] = firstSc;
-                continue;
-              }
-              while (idx < nTp && rc[idx]! < thr) idx++;
-              precision[at] = idx < nTp ? pr[idx]! : 0;
-              scores[at] = idx < nTp ? ssc[idx]! : 0;
+            nd++;
+          }
+          recall[((t * K + k) * A + a) * M + m] = nd > 0 ? tp / np : 0;
+          // Monotone precision envelope, right to left.
+          for (let x = nTp - 1; x > 0; x--) if (pr[x]! > pr[x - 1]!) pr[x - 1] = pr[x]!;
+          const firstEnv = nTp > 0 && pr[0]! > firstPr ? pr[0]! : firstPr;
+          // np.searchsorted(rc, recThrs, side='left'); points past the last recall stay 0.
+          let idx = 0;
+          for (let r = 0; r < R; r++) {
+            const thr = recThrs[r]!;
+            const at = (((t * R + r) * K + k) * A + a) * M + m;
+            if (nd > 0 && firstRc >= thr) {
+              precision[at] = firstEnv;
+              scores[at] = firstSc;
+              continue;
             }
+            while (idx < nTp && rc[idx]! < thr) idx++;
+            precision[at] = idx < nTp ? pr[idx]! : 0;
+            scores[at] = idx < nTp ? ssc[idx]! : 0;
           }
         }
       }
     }
   }
-
-  const shape = { T, R, K, A, M };
-  const stats = summarize(precision, recall, shape, iouThrs, maxDets);
-  const catName = new Map(gt.categories.map((c) => [c.id, c.name] as const));
-  const perCategory: CocoCategoryMetrics[] = catIds.map((id, k) => ({
-    id,
-    name: catName.get(id) ?? String(id),
-    numGt: npig[k * A]!,
-    AP: sliceMean(precision, shape, { k, a: 0, m: M - 1 }),
-    AP50: sliceMean(precision, shape, { k, a: 0, m: M - 1, t: iouIndex(iouThrs, 0.5) }),
-    AP75: sliceMean(precision, shape, { k, a: 0, m: M - 1, t: iouIndex(iouThrs, 0.75) }),
-    APs: sliceMean(precision, shape, { k, a: 1, m: M - 1 }),
-    APm: sliceMean(precision, shape, { k, a: 2, m: M - 1 }),
-    APl: sliceMean(precision, shape, { k, a: 3, m: M - 1 }),
-    AR100: sliceMean(recall, { ...shape, R: 1 }, { k, a: 0, m: M - 1 }),
-  }));
-
-  return {
-    stats,
-    statsArray: COCO_STAT_KEYS.map((key) => stats[key]),
-    perCategory,
-    precision,
-    recall,
-    scores,
-    shape,
-    params: { imgIds, catIds, iouThrs, recThrs, maxDets, areaRng, areaRngLbl: COCO_AREA_LABELS },
-    counts: { images: I, categories: K, gts: g.count, dets: d.score.length, detsDropped: dets.length - d.score.length },
-  };
+  return { precision, recall, scores };
 }
 
 function detOutside(area: number, lo: number, hi: number): boolean {

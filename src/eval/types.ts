@@ -51,3 +51,12 @@ export interface CocoResult {
   /** Confidence; higher ranks first. */
   score: number;
 }
+
+/**
+ * Box k of a flat xyxy array (`[x1, y1, x2, y2, ...]`, pixels) as a COCO `bbox`
+ * `[x, y, w, h]`: the one place where the two conventions meet.
+ */
+export function xyxyToCocoBox(boxes: ArrayLike<number>, k: number): [number, number, number, number] {
+  const x1 = boxes[4 * k]!, y1 = boxes[4 * k + 1]!, x2 = boxes[4 * k + 2]!, y2 = boxes[4 * k + 3]!;
+  return [x1, y1, x2 - x1, y2 - y1];
+}

@@ -3,7 +3,7 @@
  */
 import { evaluateCoco } from '../eval/coco.js';
 import type { CocoEvalResult } from '../eval/coco.js';
-import type { CocoResult } from '../eval/types.js';
+import { type CocoResult, xyxyToCocoBox } from '../eval/types.js';
 import { type SampleSource, cocoGroundTruth } from '../data/source.js';
 import type { ImageDetections, InferenceOptions, RetinaNet } from './model.js';
 
@@ -11,8 +11,7 @@ import type { ImageDetections, InferenceOptions, RetinaNet } from './model.js';
 export function toCocoResults(det: ImageDetections, imageId: number, categoryIds: readonly number[]): CocoResult[] {
   const out: CocoResult[] = [];
   for (let k = 0; k < det.scores.length; k++) {
-    const [x1, y1, x2, y2] = [det.boxes[4 * k]!, det.boxes[4 * k + 1]!, det.boxes[4 * k + 2]!, det.boxes[4 * k + 3]!];
-    out.push({ image_id: imageId, category_id: categoryIds[det.labels[k]!] ?? det.labels[k]!, bbox: [x1, y1, x2 - x1, y2 - y1], score: det.scores[k]! });
+    out.push({ image_id: imageId, category_id: categoryIds[det.labels[k]!] ?? det.labels[k]!, bbox: xyxyToCocoBox(det.boxes, k), score: det.scores[k]! });
   }
   return out;
 }
