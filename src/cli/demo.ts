@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type Command } from './command.js';
 import { numberFlag, stringFlag } from './common.js';
 import { formatDuration } from './progress.js';
-import { interruptSignal, progressHook } from './train_hooks.js';
+import { progressHook, runInterruptible } from './train_hooks.js';
 import { SYNTHETIC_CLASSES } from '../data/synthetic.js';
 import { RetinaNet } from '../model/model.js';
 import { evaluateModel } from '../model/evaluate.js';
@@ -74,13 +74,7 @@ async function run(argv: string[]): Promise<number> {
   const model = new RetinaNet(cfg, seed);
   say(`training ${cfg.name} (${(model.store.count(true) / 1e6).toFixed(1)}M parameters) on ${train.length} images, ${iters} iterations of ${batch}; output in ${outDir}`);
   const trainer = new Trainer(model, train, demoTrainOptions({ iters, batch, lr, seed, threads, outDir, hooks: [progressHook(quiet)] }));
-  const interrupt = interruptSignal(quiet);
-  let result;
-  try {
-    result = await trainer.run({ signal: interrupt.signal });
-  } finally {
-    interrupt.dispose();
-  }
+  const result = await runInterruptible(trainer, quiet);
   if (result.stopped === 'nan') {
     process.stderr.write(`error: ${result.message}\n`);
     return 1;

@@ -8,7 +8,7 @@ import { architectureNames, mergeConfig } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
 import { Trainer, type TrainOptions } from '../train/trainer.js';
 import { paperRecipe } from '../train/recipe.js';
-import { interruptSignal, progressHook } from './train_hooks.js';
+import { progressHook, runInterruptible } from './train_hooks.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { syntheticSources } from '../data/synthetic_source.js';
 import type { SampleSource } from '../data/source.js';
@@ -205,13 +205,7 @@ async function run(argv: string[]): Promise<number> {
   } else if (!quiet) {
     process.stderr.write(`training ${cfg.name} (${cfg.numClasses} classes, ${(model.store.count(true) / 1e6).toFixed(1)}M trainable parameters) on ${train.length} images for ${lengthText(iters, timeBudget)} of ${batch} -> ${outDir}\n`);
   }
-  const interrupt = interruptSignal(quiet);
-  let result;
-  try {
-    result = await trainer.run({ signal: interrupt.signal });
-  } finally {
-    interrupt.dispose();
-  }
+  const result = await runInterruptible(trainer, quiet);
   if (result.stopped === 'nan') {
     process.stderr.write(`error: ${result.message}. Try a lower --lr or --clip-grad${result.lastCheckpoint ? `, and --resume ${outDir} to continue from the checkpoint` : ''}.\n`);
     return 1;

@@ -4,7 +4,7 @@
  * abort that finishes the step and saves a checkpoint.
  */
 import type { CocoStats } from '../eval/coco.js';
-import type { StepRecord, TrainHook, Trainer } from '../train/trainer.js';
+import type { StepRecord, TrainHook, TrainResult, Trainer } from '../train/trainer.js';
 import { ProgressBar } from './progress.js';
 
 /** Progress bar, warnings and validation lines on stderr (`quiet`: warnings only). */
@@ -61,4 +61,14 @@ export function interruptSignal(quiet: boolean): { signal: AbortSignal; dispose(
       process.removeListener('SIGTERM', onSignal);
     },
   };
+}
+
+/** Runs `trainer` with Ctrl-C / SIGTERM turned into a graceful stop (see {@link interruptSignal}). */
+export async function runInterruptible(trainer: Trainer, quiet: boolean): Promise<TrainResult> {
+  const interrupt = interruptSignal(quiet);
+  try {
+    return await trainer.run({ signal: interrupt.signal });
+  } finally {
+    interrupt.dispose();
+  }
 }

@@ -7,3 +7,5 @@ export * from './anchor_index.js';
 export * from './targets.js';
 export * from './nms.js';
 export * from './postprocess.js';
+export * from './losses.js';
+export * from './loss_targets.js';

@@ -128,7 +128,7 @@ export function architectureNames(): string[] {
   return Object.keys(ARCHITECTURES);
 }
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
 /** Overrides `cfg` with the fields of `patch`, recursively (arrays replace). */
 export function mergeConfig(cfg: RetinaNetConfig, patch: DeepPartial<RetinaNetConfig>): RetinaNetConfig {

@@ -8,7 +8,8 @@ import { RetinaNet } from '../../src/model/model.js';
 import { demoConfig } from '../../src/train/demo_config.js';
 import { memorySource } from '../../src/data/source.js';
 import { BatchSampler, prepareBatch } from '../../src/train/batches.js';
-import { Trainer, type TrainOptions } from '../../src/train/trainer.js';
+import { Trainer, type TrainHook, type TrainOptions } from '../../src/train/trainer.js';
+import { paperRecipe } from '../../src/train/recipe.js';
 import { buildTrainGraph, trainFeeds } from '../../src/train/train_graph.js';
 
 const SIZE = 64;
@@ -98,4 +99,35 @@ test('a non-finite loss stops the run naming the step, without updating the weig
   const state = JSON.parse(readFileSync(path.join(dir, 'checkpoint', 'state.json'), 'utf8')) as { iteration: number };
   assert.equal(state.iteration, 1);
   for (const v of model.store.values.values()) assert.ok(v.every(Number.isFinite));
+});
+
+test('paperRecipe scales the paper rate to the batch and keeps given fields', () => {
+  const r = paperRecipe({ batch: 8 });
+  assert.equal(r.batchSize, 8);
+  assert.equal(r.lr, 0.01 * (8 / 16));
+  assert.deepEqual([r.momentum, r.weightDecay, r.flip, r.padTo], [0.9, 1e-4, true, 128]);
+  assert.equal(paperRecipe({ batch: 8, lr: 0.1, clipGradNorm: undefined }).lr, 0.1);
+  assert.equal(paperRecipe().batchSize, 2);
+});
+
+test('a library run without outDir writes nothing; hooks see every step and an AbortSignal stops it after the step', async () => {
+  const cwdBefore = readdirSync('.').sort();
+  const seen: number[] = [];
+  const controller = new AbortController();
+  const hook: TrainHook = {
+    afterStep(t, rec) {
+      seen.push(rec.iter);
+      if (t.iteration === 2) controller.abort();
+    },
+  };
+  const model = new RetinaNet(cfg, 6);
+  const trainer = new Trainer(model, source, { iters: 5, warmupIters: 1, padTo: 32, threads: 1, prefetchWorker: false, hooks: [hook] });
+  assert.equal(trainer.opts.batchSize, 2);
+  assert.equal(trainer.opts.lr, 0.01 * (2 / 16));
+  const r = await trainer.run({ signal: controller.signal });
+  assert.equal(r.stopped, 'interrupted');
+  assert.equal(r.iterations, 2);
+  assert.deepEqual(seen, [0, 1]);
+  assert.equal(r.lastCheckpoint, undefined);
+  assert.deepEqual(readdirSync('.').sort(), cwdBefore);
 });

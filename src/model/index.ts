@@ -1,0 +1,8 @@
+/** The RetinaNet model: configs, the network graph, weights, detection and evaluation on a dataset. */
+export * from './config.js';
+export * from './model.js';
+export * from './weights.js';
+export * from './labels.js';
+export * from './evaluate.js';
+export { anchorsFor, type AnchorSet } from './anchors.js';
+export { buildRetinaNet, applyTrainableLayers, type RetinaNetOutputs } from './retinanet.js';
