@@ -58,7 +58,7 @@ test('a time-budget run stops at the budget, with its schedule fitted to the len
   const SIZE = 64;
   const source = memorySource(generateSynthetic({ count: 6, seed: 5, imageSize: SIZE, minObjectSize: 8, maxObjectSize: 40 }), SYNTHETIC_CLASSES);
   const outDir = mkdtempSync(path.join(tmpdir(), 'retinanet-budget-test-'));
-  const budget = 4;
+  const budget = 6;
   const r = await new Trainer(new RetinaNet(demoConfig(SIZE), 1), source, {
     iters: 100_000,
     timeBudget: budget,
@@ -89,7 +89,8 @@ test('a time-budget run stops at the budget, with its schedule fitted to the len
   assert.ok(lrs[0]! <= 0.01 * 0.001 + 1e-12, 'step 0 at the warmup start');
   assert.ok(lrs[1]! < 0.01 / 2, 'step 1 still in the warmup (not fitted to the compiling first step)');
   const firstDrop = lrs.findIndex((lr, i) => i > 0 && lr < lrs[i - 1]! * 0.5);
-  // ~35 steps of ~0.1 s here; 12 leaves room for a machine three times slower.
+  // ~50 steps of ~0.1 s here; 12 leaves room for a machine three times slower (or busy: the
+  // first step, which compiles the graph, took 2.5 s once on a loaded 2-core machine).
   assert.ok(r.iterations >= 12, `only ${r.iterations} steps in ${budget} s (first step ${log[0]!.time} s)`);
   assert.ok(firstDrop > 0, `the schedule reached its first x0.1 point (rates ${lrs.join(', ')})`);
   assert.ok(firstDrop >= r.iterations / 2, `first drop at ${firstDrop} of ${r.iterations}: at about 2/3 of the run`);
