@@ -22,10 +22,18 @@ export interface CliRun {
 
 /** Runs `retinanet ...args` in a child process (so exit codes and stderr are the real ones). */
 export function cli(...args: string[]): CliRun {
+  return cliIn(undefined, ...args);
+}
+
+/** Runs `retinanet ...args` in a child process started in `cwd`. */
+export function cliIn(cwd: string | undefined, ...args: string[]): CliRun {
   // CI=1 keeps the progress bar to plain lines even if the test runner has a terminal.
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, CI: '1' } });
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, CI: '1' } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** The repository root (for files such as .npmrc). */
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** A stack-trace line such as `at run (file.js:12:3)`: user errors must never print one. */
 export const STACK_LINE = /^\s+at .*:\d+:\d+\)?$/m;
