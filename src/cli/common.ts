@@ -2,12 +2,14 @@
  * Flag parsing and model/dataset resolution shared by the `train`, `detect`, `eval` and `demo`
  * commands, so every command validates input the same way and fails with the same clear messages.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+export { isDirectory } from '../core/output.js';
 import { UserError } from './command.js';
 import { type FlagValues, numberFlag, stringFlag } from '../core/flags.js';
-import { type DatasetFormat, DATASET_FORMATS, formatProblem, loadDataset } from '../data/datasets/index.js';
+import { type DatasetFormat, DATASET_FORMATS, DatasetError, formatProblem, loadDataset } from '../data/datasets/index.js';
 import { type RetinaNetConfig, architectureNames } from '../model/config.js';
-import { type ConfigSources, type ModelSidecar, resolveConfig as resolveModelConfig } from '../model/weights.js';
+import { type ConfigSources, MissingSidecarError, type ModelSidecar, resolveConfig as resolveModelConfig } from '../model/weights.js';
+import { RetinaNet } from '../model/model.js';
 import { type SampleSource, datasetSource } from '../data/source.js';
 
 type Values = FlagValues;
@@ -70,13 +72,20 @@ export async function loadSource(p: string, values: Values, splitFlag = 'split')
   const format = stringFlag(values, 'format');
   if (format && !DATASET_FORMATS.includes(format as DatasetFormat)) throw new UserError(`--format must be one of ${DATASET_FORMATS.join(', ')}, got '${format}'`);
   const split = stringFlag(values, splitFlag);
-  const { dataset, problems } = await loadDataset(p, {
-    format: format as DatasetFormat | undefined,
-    imagesDir: stringFlag(values, 'images'),
-    split,
-    strict: values['strict'] === true,
-    checkImages: 'header',
-  });
+  let loaded;
+  try {
+    loaded = await loadDataset(p, {
+      format: format as DatasetFormat | undefined,
+      imagesDir: stringFlag(values, 'images'),
+      split,
+      strict: values['strict'] === true,
+      checkImages: 'header',
+    });
+  } catch (err) {
+    if (err instanceof DatasetError && err.strict) throw new UserError(err.message.replace('(strict mode: stopped at the first problem)', '(--strict stops at the first problem; without it this item would be left out with a warning)'));
+    throw err;
+  }
+  const { dataset, problems } = loaded;
   if (problems.length > 0) {
     process.stderr.write(`${p}: ${problems.length} problem(s) found, affected items skipped (use --strict to stop instead):\n`);
     for (const pr of problems.slice(0, 10)) process.stderr.write(`  ${formatProblem(pr)}\n`);
@@ -86,10 +95,19 @@ export async function loadSource(p: string, values: Values, splitFlag = 'split')
   return datasetSource(dataset);
 }
 
-export function isDirectory(p: string): boolean {
+
+/**
+ * The model of `--weights` with the MODEL_FLAGS applied; weights without their sidecar need
+ * --arch/--num-classes or --config, and the error says so.
+ */
+export async function loadModel(weights: string, values: Values): Promise<RetinaNet> {
+  if (!existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
   try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
+    return await RetinaNet.fromWeights(weights, configSources(values));
+  } catch (err) {
+    if (err instanceof MissingSidecarError) {
+      throw new UserError(`${err.sidecarFile} is missing (the config 'retinanet train' saves beside the weights): give --arch NAME and --num-classes N, or --config FILE, to say which model ${err.weightsFile} holds`);
+    }
+    throw err;
   }
 }

@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type Command } from './command.js';
+import { type Command, UserError } from './command.js';
+import { checkOutputDir } from '../core/output.js';
+import { clearRun, nextFreeRunDir, runFilesIn } from '../train/run_dir.js';
 import { numberFlag, stringFlag } from './common.js';
 import { formatDuration } from './progress.js';
 import { progressHook, runInterruptible } from './train_hooks.js';
@@ -23,7 +25,9 @@ focal loss on it, evaluates COCO AP on a held-out synthetic split, draws detecti
 held-out images, and writes a report.
 
 Options:
-  --out DIR        output folder (default runs/demo)
+  --out DIR        output folder (default runs/demo, or the next free runs/demo2, ...; a
+                   folder holding another run is refused)
+  --exist-ok       replace the run in --out
   --iters N        training iterations (default ${DEMO_DEFAULTS.iters})
   --batch N        images per step (default ${DEMO_DEFAULTS.batch})
   --lr X           base learning rate (default ${DEMO_DEFAULTS.lr})
@@ -49,9 +53,10 @@ async function run(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       threads: { type: 'string' },
       quiet: { type: 'boolean' },
+      'exist-ok': { type: 'boolean' },
     },
   });
-  const outDir = stringFlag(values, 'out') ?? 'runs/demo';
+  const outFlag = stringFlag(values, 'out');
   const iters = numberFlag(values, 'iters', { integer: true, min: 1 }) ?? DEMO_DEFAULTS.iters;
   const batch = numberFlag(values, 'batch', { integer: true, min: 1 }) ?? DEMO_DEFAULTS.batch;
   const lr = numberFlag(values, 'lr', { min: 0 }) ?? DEMO_DEFAULTS.lr;
@@ -61,8 +66,23 @@ async function run(argv: string[]): Promise<number> {
   const say = (s: string): void => {
     if (!quiet) process.stderr.write(s + '\n');
   };
+  // The output folder is settled before any work: one run per folder (see 'train --out').
+  let outDir: string;
+  if (outFlag === undefined) {
+    outDir = nextFreeRunDir(path.join('runs', 'demo'));
+    if (outDir !== path.join('runs', 'demo')) say(`output: ${outDir} (runs/demo holds another run)`);
+  } else {
+    outDir = outFlag;
+    checkOutputDir(outDir, '--out');
+    const files = runFilesIn(outDir);
+    if (files.length > 0 && values['exist-ok'] !== true) throw new UserError(`--out ${outDir} already holds a run (${files.join(', ')}): replace it with --exist-ok, or choose another --out`);
+  }
   const t0 = performance.now();
   await mkdir(outDir, { recursive: true });
+  if (values['exist-ok'] === true) {
+    clearRun(outDir);
+    for (const f of ['metrics.json', 'report.md', 'detections']) await rm(path.join(outDir, f), { recursive: true, force: true });
+  }
 
   say(`retinanet demo: generating the synthetic dataset...`);
   const { train, val } = syntheticSources({

@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, UserError } from './command.js';
-import { INFERENCE_FLAGS, MODEL_FLAGS, configSources, inferenceOptions, isDirectory, stringFlag } from './common.js';
+import { INFERENCE_FLAGS, MODEL_FLAGS, inferenceOptions, isDirectory, loadModel, numberFlag, stringFlag } from './common.js';
+import { checkOutputDir, checkOutputFile } from '../core/output.js';
+import { writeAtomic } from '../core/atomic.js';
+import { InputError } from '../core/errors.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
-import { RetinaNet } from '../model/model.js';
 import { toCocoResults } from '../model/evaluate.js';
 import { loadImage } from '../io/image.js';
 import { drawDetections } from '../io/draw.js';
@@ -32,10 +34,16 @@ Options:
   --gt FILE                COCO annotations: image ids are taken from it by file name
   --out FILE               results file (default detections.json); without --gt, image ids are
                            sequential and FILE's .images.json lists {id, file_name}
-  --draw DIR               save each image with its boxes, class names and scores
+  --draw DIR               save each image with its boxes, class names and scores, as
+                           DIR/<file name>.png (a.jpg -> a.jpg.png); DIR must not hold inputs
+  --draw-score S           draw boxes scoring at least S (default: the detection threshold)
   --threads N              threads for ONNX Runtime (default: all cores)
+  --quiet                  no progress bar (warnings are still printed)
 
-Unreadable images are reported and skipped; the others are still processed.`;
+Outputs are checked before any image is read. Results are appended to OUT.partial as images
+are done and OUT is written (atomically) at the end, also when the run fails part way.
+An image that cannot be read or detected on is reported and skipped; the others are still
+processed.`;
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.bmp', '.gif']);
 
@@ -69,6 +77,22 @@ function idsFromGt(gtFile: string): Map<string, number> {
   return ids;
 }
 
+/**
+ * Where each input's drawing goes: `<file name with extension>.png` in the draw folder, so
+ * `a.jpg` and `a.png` get `a.jpg.png` and `a.png.png`; the same name from two input folders
+ * gets `-2`, `-3`, ...
+ */
+function drawingNames(files: readonly string[], drawDir: string): string[] {
+  const used = new Set<string>();
+  return files.map((file) => {
+    const base = `${path.basename(file)}.png`;
+    let name = base;
+    for (let k = 2; used.has(name); k++) name = base.replace(/\.png$/, `-${k}.png`);
+    used.add(name);
+    return path.join(drawDir, name);
+  });
+}
+
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -80,63 +104,114 @@ async function run(argv: string[]): Promise<number> {
       gt: { type: 'string' },
       out: { type: 'string' },
       draw: { type: 'string' },
+      'draw-score': { type: 'string' },
+      quiet: { type: 'boolean' },
     },
   });
   if (positionals.length === 0) throw new UserError(`give at least one image or folder\n\n${help}`);
   const weights = stringFlag(values, 'weights');
   if (!weights) throw new UserError('--weights is required (a safetensors file with torchvision state_dict names)');
-  if (!existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
-  const sources = configSources(values);
   const inference = inferenceOptions(values);
+  const drawScore = numberFlag(values, 'draw-score', { min: 0, max: 1 });
+  const quiet = values.quiet === true;
   const files = expandInputs(positionals);
   const gtFile = stringFlag(values, 'gt');
   const gtIds = gtFile ? idsFromGt(gtFile) : undefined;
+  // Every output is checked before the model is loaded or any image read.
   const out = stringFlag(values, 'out') ?? 'detections.json';
+  checkOutputFile(out, '--out');
+  const imagesOut = gtIds ? undefined : out.replace(/\.json$/, '') + '.images.json';
+  if (imagesOut) checkOutputFile(imagesOut, '--out');
   const drawDir = stringFlag(values, 'draw');
-  if (drawDir) await mkdir(drawDir, { recursive: true });
+  if (drawDir) {
+    checkOutputDir(drawDir, '--draw');
+    const inside = files.find((f) => path.resolve(path.dirname(f)) === path.resolve(drawDir));
+    if (inside) throw new UserError(`--draw ${drawDir} holds input images (e.g. ${path.basename(inside)}); drawings go to a folder of their own: choose another --draw`);
+  }
+  const drawTargets = drawDir ? drawingNames(files, drawDir) : [];
 
-  const model = await RetinaNet.fromWeights(weights, sources);
+  const model = await loadModel(weights, values);
   const classNames = model.classNames ?? [];
   const categoryIds = model.categoryIds ?? Array.from({ length: model.config.numClasses }, (_, i) => i);
-  const results: CocoResult[] = [];
+  const drawMin = drawScore ?? inference.scoreThresh ?? model.config.inference.scoreThresh;
+  if (drawDir) await mkdir(drawDir, { recursive: true });
+  const results = new IncrementalResults(out);
   const imageList: { id: number; file_name: string; width: number; height: number }[] = [];
-  const bar = files.length > 1 ? new ProgressBar(files.length, 'detect') : undefined;
+  const bar = files.length > 1 && !quiet ? new ProgressBar(files.length, 'detect') : undefined;
+  const warn = (message: string): void => (bar ? bar.log(`warning: ${message}`) : void process.stderr.write(`warning: ${message}\n`));
   let failed = 0;
-  for (const [k, file] of files.entries()) {
-    let id = k + 1;
-    if (gtIds) {
-      const known = gtIds.get(path.basename(file));
-      if (known === undefined) {
-        process.stderr.write(`\nwarning: ${file} is not in ${gtFile}; skipped\n`);
-        failed++;
-        continue;
+  try {
+    for (const [k, file] of files.entries()) {
+      bar?.update(k, `${results.count} detections`);
+      let id = k + 1;
+      if (gtIds) {
+        const known = gtIds.get(path.basename(file));
+        if (known === undefined) {
+          warn(`${file} is not in ${gtFile}; skipped`);
+          failed++;
+          continue;
+        }
+        id = known;
       }
-      id = known;
+      // Any failure on one image (unreadable, degenerate, an error in the graph for its size) is
+      // that image's: it is skipped with its reason, the others are still processed.
+      try {
+        const image = await loadImage(file);
+        const [det] = await model.detect([image], inference);
+        await results.add(toCocoResults(det!, id, categoryIds));
+        imageList.push({ id, file_name: path.basename(file), width: image.width, height: image.height });
+        if (drawDir) await drawDetections(image, { boxes: det!.boxes, labels: det!.labels, scores: det!.scores }, drawTargets[k]!, { classNames, minScore: drawMin, caption: `score >= ${drawMin}` });
+      } catch (err) {
+        warn(`${err instanceof InputError ? err.message : `${file}: ${(err as Error).message}`}; skipped`);
+        failed++;
+      }
     }
-    let image;
-    try {
-      image = await loadImage(file);
-    } catch (err) {
-      process.stderr.write(`\nwarning: ${(err as Error).message}; skipped\n`);
-      failed++;
-      continue;
-    }
-    const [det] = await model.detect([image], inference);
-    results.push(...toCocoResults(det!, id, categoryIds));
-    imageList.push({ id, file_name: path.basename(file), width: image.width, height: image.height });
-    if (drawDir) {
-      const target = path.join(drawDir, path.basename(file).replace(/\.[^.]+$/, '') + '.png');
-      await drawDetections(image, { boxes: det!.boxes, labels: det!.labels, scores: det!.scores }, target, { classNames, minScore: 0.3 });
-    }
-    bar?.update(k + 1, `${results.length} detections`);
+    bar?.update(files.length, `${results.count} detections`);
+  } finally {
+    bar?.done();
+    // Whatever happened, what was detected is written (atomically).
+    await results.finish();
+    if (imagesOut) await writeAtomic(imagesOut, JSON.stringify(imageList, null, 1) + '\n');
+    await model.dispose();
   }
-  bar?.done();
-  await mkdir(path.dirname(path.resolve(out)), { recursive: true });
-  await writeFile(out, JSON.stringify(results) + '\n');
-  if (!gtIds) await writeFile(out.replace(/\.json$/, '') + '.images.json', JSON.stringify(imageList, null, 1) + '\n');
-  await model.dispose();
-  process.stdout.write(`${results.length} detections on ${imageList.length} image(s) written to ${out}${drawDir ? `; drawn images in ${drawDir}` : ''}${failed ? `; ${failed} image(s) skipped` : ''}\n`);
+  const drawn = drawDir ? `; drawn images (boxes with score >= ${drawMin}) in ${drawDir}` : '';
+  process.stdout.write(`${results.count} detections on ${imageList.length} image(s) written to ${out}${drawn}${failed ? `; ${failed} image(s) skipped` : ''}\n`);
   return failed > 0 && imageList.length === 0 ? 1 : 0;
+}
+
+/**
+ * COCO results written as they come: each image's detections are appended to `<out>.partial`
+ * (one JSON array per line), and `finish` writes `out` atomically and removes the partial file,
+ * so a run that fails late keeps everything detected before the failure.
+ */
+class IncrementalResults {
+  private readonly partial: string;
+  private readonly all: CocoResult[] = [];
+  private started = false;
+
+  constructor(private readonly out: string) {
+    this.partial = `${out}.partial`;
+  }
+
+  get count(): number {
+    return this.all.length;
+  }
+
+  async add(rs: CocoResult[]): Promise<void> {
+    if (!this.started) {
+      await mkdir(path.dirname(path.resolve(this.out)), { recursive: true });
+      await writeFile(this.partial, '');
+      this.started = true;
+    }
+    this.all.push(...rs);
+    await appendFile(this.partial, JSON.stringify(rs) + '\n');
+  }
+
+  async finish(): Promise<void> {
+    await mkdir(path.dirname(path.resolve(this.out)), { recursive: true });
+    await writeAtomic(this.out, JSON.stringify(this.all) + '\n');
+    await rm(this.partial, { force: true });
+  }
 }
 
 export const detectCommand: Command = { name: 'detect', summary: 'detect objects in images with trained weights', help, run };

@@ -21,11 +21,11 @@ import {
   type CocoResultsObject,
 } from '../eval/index.js';
 import { type Command, UserError } from './command.js';
-import { INFERENCE_FLAGS, MODEL_FLAGS, configSources, inferenceOptions, loadSource, numberFlag, stringFlag } from './common.js';
+import { checkOutputDir, checkOutputFile } from '../core/output.js';
+import { INFERENCE_FLAGS, MODEL_FLAGS, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag } from './common.js';
 import { labelCategories } from '../model/labels.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
-import { RetinaNet } from '../model/model.js';
 import { evaluateModel } from '../model/evaluate.js';
 import { syntheticSources } from '../data/synthetic_source.js';
 import type { SampleSource } from '../data/source.js';
@@ -44,6 +44,9 @@ COCO:
   --iou-type TYPE    only 'bbox' is supported (default bbox)
   --img-ids LIST     evaluate only these image ids (comma separated)
   --cat-ids LIST     evaluate only these category ids (comma separated)
+  --allow-unknown-categories  evaluate even when results use category ids the ground truth
+                     lacks (they are dropped, as pycocotools does; a warning says how many).
+                     Without it that is an error, as is a results file with no detections
 
 VOC:
   --voc-gt DIR       folder of Pascal VOC XML annotations (one per image)
@@ -123,12 +126,49 @@ function runCoco(v: Values): number {
     if (notes.length > 0) console.error(`note: results file is a COCO object: ${notes.join('; ')}`);
     dets = mapped;
   }
+  checkResults(gt, dets, v);
   const result = evaluateCoco(gt, dets as CocoResult[], {
     imgIds: idList(v['img-ids'] as string | undefined, '--img-ids'),
     catIds: idList(v['cat-ids'] as string | undefined, '--cat-ids'),
   });
   printCoco(result, v);
   return 0;
+}
+
+/** A short description of a set of ids: `1-80` when contiguous, else the first few. */
+function idRange(ids: readonly number[]): string {
+  const s = [...new Set(ids)].sort((a, b) => a - b);
+  if (s.length === 0) return 'none';
+  if (s[s.length - 1]! - s[0]! === s.length - 1) return s.length === 1 ? String(s[0]) : `${s[0]}-${s[s.length - 1]}`;
+  return s.length <= 8 ? s.join(', ') : `${s.slice(0, 8).join(', ')}, ...`;
+}
+
+/**
+ * pycocotools silently drops results on categories the ground truth lacks, so 0-based or
+ * otherwise shifted category ids score AP 0 without a word; an empty results list likewise.
+ * Both are errors here (unknown categories a loud warning with --allow-unknown-categories).
+ */
+function checkResults(gt: CocoDataset, dets: unknown, v: Values): void {
+  if (!Array.isArray(dets)) return; // evaluateCoco names the problem
+  if (dets.length === 0) throw new UserError(`results file ${String(v.dets)} holds no detections: nothing to evaluate`);
+  if (!Array.isArray(gt?.categories)) return;
+  const known = new Set(gt.categories.map((c) => c.id));
+  const unknown: number[] = [];
+  let count = 0;
+  for (const d of dets as { category_id?: unknown }[]) {
+    if (typeof d?.category_id === 'number' && !known.has(d.category_id)) {
+      unknown.push(d.category_id);
+      count++;
+    }
+  }
+  if (count === 0) return;
+  // Ids one below the ground truth's smallest: labels written as category ids (0-based).
+  const shifted = unknown.includes(Math.min(...known) - 1);
+  const msg =
+    `${count} result(s) use category id(s) ${idRange(unknown)} that are not in the ground truth (its ids: ${idRange([...known])})` +
+    (shifted ? '; 0-based labels written as category ids?' : '');
+  if (v['allow-unknown-categories'] !== true) throw new UserError(`${msg}. They would be dropped and score nothing; pass --allow-unknown-categories to evaluate the rest anyway`);
+  console.error(`warning: ${msg}; these results are dropped (pycocotools does the same)`);
 }
 
 /** Prints a COCO result as asked (summary, --json, --per-class) and writes --report. */
@@ -152,7 +192,6 @@ async function runModel(v: Values): Promise<number> {
     if (v[flag] !== undefined) throw new UserError(`--${flag} cannot be combined with --weights/--data`);
   }
   if (!existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
-  const sources = configSources(v);
   const maxImages = numberFlag(v, 'max-images', { integer: true, min: 1 });
   const seed = numberFlag(v, 'seed', { integer: true, min: 0 });
   if (seed !== undefined && data !== 'synthetic') throw new UserError('--seed applies to --data synthetic only');
@@ -160,7 +199,7 @@ async function runModel(v: Values): Promise<number> {
   const saveDets = stringFlag(v, 'save-dets');
   // Only the validation split is needed; one training image keeps the generator's work minimal.
   const source: SampleSource = data === 'synthetic' ? syntheticSources({ seed: seed ?? 0, trainCount: 1, valCount: maxImages }).val : await loadSource(data, v);
-  const model = await RetinaNet.fromWeights(weights, sources);
+  const model = await loadModel(weights, v);
   const { categoryIds, note } = labelCategories(model.config.numClasses, model.classNames, source);
   if (note) process.stderr.write(`note: ${note}\n`);
   const count = Math.min(source.length, maxImages ?? Infinity);
@@ -241,11 +280,15 @@ export const evalCommand: Command = {
         ...INFERENCE_FLAGS,
         'save-dets': { type: 'string' },
         quiet: { type: 'boolean' },
+        'allow-unknown-categories': { type: 'boolean' },
       },
       strict: true,
       allowPositionals: false,
     });
     if (values['iou-type'] !== 'bbox') throw new UserError(`--iou-type '${values['iou-type']}' is not supported; only 'bbox' is`);
+    // Outputs are checked before any work.
+    if (typeof values.report === 'string') checkOutputDir(values.report, '--report');
+    if (typeof values['save-dets'] === 'string') checkOutputFile(values['save-dets'], '--save-dets');
     const modelMode = values.weights !== undefined || values.data !== undefined;
     if (!modelMode) {
       const modelOnly = ['format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet'] as const;

@@ -7,7 +7,7 @@ import { commands } from './registry.js';
 
 const VERSION = '0.1.0';
 
-function usage(): string {
+export function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
   return [
@@ -18,13 +18,22 @@ function usage(): string {
     'Commands:',
     ...lines,
     '',
-    "Run 'retinanet <command> --help' for a command's options.",
+    "Run 'retinanet <command> --help' (or 'retinanet help <command>') for a command's options.",
   ].join('\n');
 }
 
 /** Entry point of the `retinanet` CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest[0] !== undefined) {
+    const command = commands.find((c) => c.name === rest[0]);
+    if (!command) {
+      console.error(`retinanet help: unknown command '${rest[0]}'\n\n${usage()}`);
+      return 2;
+    }
+    console.log(command.help);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
     return 0;

@@ -6,7 +6,10 @@ import { MODEL_FLAGS, durationFlag, intListFlag, loadSource, numberFlag, resolve
 import { readSidecar } from '../model/weights.js';
 import { architectureNames, mergeConfig } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
-import { Trainer, type TrainOptions } from '../train/trainer.js';
+import { Trainer, type TrainOptions, type TrainResult } from '../train/trainer.js';
+import { RunDirError, clearRun, lockRunDir, nextFreeRunDir, runFilesIn } from '../train/run_dir.js';
+import { paperSchedule } from '../train/schedule.js';
+import { checkOutputDir } from '../core/output.js';
 import { paperRecipe } from '../train/recipe.js';
 import { progressHook, runInterruptible } from './train_hooks.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
@@ -58,9 +61,13 @@ Schedule:
   --seed S             seed for order, augmentation and initialisation (default 0)
 
 Run:
-  --out DIR            output folder (default runs/train): log.jsonl, loss.svg, checkpoint/,
-                       best.safetensors, model.safetensors (+ .json sidecars)
-  --resume DIR         continue the run in DIR exactly where its last checkpoint stopped
+  --out DIR            output folder: log.jsonl, loss.svg, checkpoint/, best.safetensors,
+                       model.safetensors (+ .json sidecars). Default: runs/train, or the next
+                       free runs/train2, runs/train3, ... A folder holding another run is refused
+  --exist-ok           replace the run in --out (its files are removed first)
+  --resume DIR         continue the run in DIR exactly where its last checkpoint stopped, from
+                       any folder; only --iters (longer), --threads, --quiet, --checkpoint-every
+                       and --val-every may be given with it
   --checkpoint-every N iterations between checkpoints (default 500)
   --val-every N        iterations between validations (default: once per epoch)
   --threads N          threads for ONNX Runtime (default: all cores)
@@ -93,6 +100,7 @@ const options = {
   'no-augment': { type: 'boolean' },
   seed: { type: 'string' },
   out: { type: 'string' },
+  'exist-ok': { type: 'boolean' },
   resume: { type: 'string' },
   'checkpoint-every': { type: 'string' },
   'val-every': { type: 'string' },
@@ -120,19 +128,78 @@ async function sourceFor(spec: string, values: Record<string, string | boolean |
   return loadSource(spec, values, splitFlag);
 }
 
+/** Flags that may change on --resume; any other would be silently ignored, so it is refused. */
+const RESUME_FLAGS = ['resume', 'threads', 'quiet', 'iters', 'checkpoint-every', 'val-every'] as const;
+/** Flags holding paths, stored absolute in the checkpoint so --resume works from any folder. */
+const PATH_FLAGS = ['data', 'val', 'images', 'config', 'weights', 'out'] as const;
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** The run's flags with their paths made absolute ('synthetic' is not a path). */
+function absolutePaths(v: Values): Values {
+  const out: Values = { ...v };
+  for (const f of PATH_FLAGS) {
+    const p = out[f];
+    if (typeof p === 'string' && p !== 'synthetic') out[f] = path.resolve(p);
+  }
+  return out;
+}
+
+/** What a --resume continues: the saved flags, the flags that may change, and the checkpoint's plan. */
+interface Resumed {
+  dir: string;
+  iteration: number;
+  /** Length the schedule was placed for (its warmup and x0.1 points stay there). */
+  scheduleIters: number;
+  itersChanged: boolean;
+}
+
+async function resumeFlags(dir: string, given: Values): Promise<{ v: Values; resumed: Resumed }> {
+  if (!existsSync(path.join(dir, 'checkpoint', 'state.json'))) throw new UserError(`--resume ${dir}: no checkpoint there (expected ${path.join(dir, 'checkpoint', 'state.json')})`);
+  const refused = Object.keys(given).filter((k) => given[k] !== undefined && !(RESUME_FLAGS as readonly string[]).includes(k));
+  if (refused.length > 0) {
+    throw new UserError(`--resume continues the run as it was started: ${refused.map((f) => `--${f}`).join(', ')} cannot change (with --resume: ${RESUME_FLAGS.slice(1).map((f) => `--${f}`).join(', ')})`);
+  }
+  const { state } = await loadCheckpoint(path.join(dir, 'checkpoint'));
+  const saved = (state.options['cli'] ?? {}) as Values;
+  const v: Values = { ...saved, out: dir };
+  for (const f of RESUME_FLAGS.slice(1)) if (given[f] !== undefined) v[f] = given[f];
+  const scheduleIters = state.plan?.scheduleIters ?? Number(state.options['iters']);
+  let itersChanged = false;
+  if (given['iters'] !== undefined) {
+    if (saved['time-budget'] !== undefined) throw new UserError('--iters cannot change a --time-budget run on --resume (its length follows the budget)');
+    const iters = numberFlag(given, 'iters', { integer: true, min: 1 })!;
+    if (iters < state.iteration) throw new UserError(`--iters ${iters} is less than the ${state.iteration} iterations already done`);
+    delete v['epochs'];
+    itersChanged = iters !== Number(state.options['iters']);
+  }
+  return { v, resumed: { dir, iteration: state.iteration, scheduleIters, itersChanged } };
+}
+
+/**
+ * The output folder of a new run: `--out` when given (refused if it holds another run, unless
+ * --exist-ok), else the first free of runs/train, runs/train2, ...
+ */
+function newRunDir(v: Values): { dir: string; note?: string } {
+  const out = stringFlag(v, 'out');
+  if (out === undefined) {
+    const dir = nextFreeRunDir(path.join('runs', 'train'));
+    return dir === path.join('runs', 'train') ? { dir } : { dir, note: `output: ${dir} (runs/train holds another run)` };
+  }
+  checkOutputDir(out, '--out');
+  if (v['exist-ok'] !== true) {
+    const files = runFilesIn(out);
+    if (files.length > 0) throw new UserError(`--out ${out} already holds a training run (${files.join(', ')}): continue it with --resume ${out}, replace it with --exist-ok, or choose another --out`);
+  }
+  return { dir: out };
+}
+
 async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options, allowPositionals: false });
   const resumeDir = stringFlag(values, 'resume');
-  let v: Record<string, string | boolean | undefined> = values;
-  let resumeIteration = 0;
-  if (resumeDir) {
-    if (!existsSync(path.join(resumeDir, 'checkpoint', 'state.json'))) throw new UserError(`--resume ${resumeDir}: no checkpoint there (expected ${path.join(resumeDir, 'checkpoint', 'state.json')})`);
-    const { state } = await loadCheckpoint(path.join(resumeDir, 'checkpoint'));
-    const saved = (state.options['cli'] ?? {}) as Record<string, string | boolean | undefined>;
-    // The saved flags define the run; only output verbosity and threads may change on resume.
-    v = { ...saved, threads: values.threads ?? saved['threads'], quiet: values.quiet ?? saved['quiet'], out: resumeDir };
-    resumeIteration = state.iteration;
-  }
+  let v: Values = values;
+  let resumed: Resumed | undefined;
+  if (resumeDir) ({ v, resumed } = await resumeFlags(resumeDir, values));
   const data = stringFlag(v, 'data');
   if (!data) throw new UserError(`--data is required\n\n${help}`);
   // Every flag is checked before the data are read: loading a dataset (or generating the
@@ -159,6 +226,10 @@ async function run(argv: string[]): Promise<number> {
   const checkpointEvery = numberFlag(v, 'checkpoint-every', { integer: true, min: 1 }) ?? 500;
   const valEvery = numberFlag(v, 'val-every', { integer: true, min: 1 });
 
+  const { dir: outDir, note } = resumed ? { dir: resumed.dir, note: undefined } : newRunDir(v);
+  const quiet = v['quiet'] === true;
+  if (note && !quiet) process.stderr.write(`${note}\n`);
+
   const train = await sourceFor(data, v, 'split', seed, 'train');
   const valSpec = stringFlag(v, 'val');
   const val = valSpec ? await sourceFor(valSpec, v, 'val-split', seed, 'val') : undefined;
@@ -175,13 +246,15 @@ async function run(argv: string[]): Promise<number> {
   const iters = itersFlag ?? (epochs === undefined && timeBudget !== undefined ? NO_CAP : Math.max(1, Math.round((epochs ?? 12) * perEpoch)));
   const model = new RetinaNet(cfg, seed);
   if (weights && !resumeDir) await model.loadWeights(weights);
-  const outDir = stringFlag(v, 'out') ?? 'runs/train';
-  const quiet = v['quiet'] === true;
+  // A longer --iters on --resume keeps the schedule where it was placed (its warmup and x0.1
+  // points), so the rate is never raised again after a drop.
+  const keptSchedule = resumed?.itersChanged ? paperSchedule(lr ?? paperRecipe({ batch }).lr, resumed.scheduleIters, warmupIters) : undefined;
   const opts: TrainOptions = {
     ...paperRecipe({
       batch,
       lr,
-      warmupIters,
+      warmupIters: keptSchedule?.warmupIters ?? warmupIters,
+      steps: keptSchedule ? [...keptSchedule.steps] : undefined,
       clipGradNorm,
       flip: v['no-augment'] !== true,
       minSizes,
@@ -196,16 +269,36 @@ async function run(argv: string[]): Promise<number> {
     valEvery: valEvery ?? perEpoch,
     timeBudget,
     hooks: [progressHook(quiet)],
-    extraState: { cli: { ...v, out: outDir } },
+    extraState: { cli: absolutePaths({ ...v, out: outDir, 'exist-ok': undefined }) },
   };
   const trainer = new Trainer(model, train, opts);
-  if (resumeDir) {
-    await trainer.resume();
-    if (!quiet) process.stderr.write(`resuming ${resumeDir} at iteration ${resumeIteration} of ${timeBudget !== undefined ? `a ${formatSeconds(timeBudget)} run` : iters}\n`);
-  } else if (!quiet) {
-    process.stderr.write(`training ${cfg.name} (${cfg.numClasses} classes, ${(model.store.count(true) / 1e6).toFixed(1)}M trainable parameters) on ${train.length} images for ${lengthText(iters, timeBudget)} of ${batch} -> ${outDir}\n`);
+  let release: () => void;
+  try {
+    release = await lockRunDir(outDir);
+  } catch (err) {
+    if (err instanceof RunDirError) throw new UserError(`--out ${err.message}; wait for it to finish or stop it first`);
+    throw err;
   }
-  const result = await runInterruptible(trainer, quiet);
+  try {
+    if (!resumed && v['exist-ok'] === true) clearRun(outDir);
+    if (resumed) {
+      await trainer.resume();
+      if (!quiet) {
+        const length = timeBudget !== undefined ? `a ${formatSeconds(timeBudget)} run` : `${iters} iterations`;
+        const kept = keptSchedule ? ` (was ${resumed.scheduleIters}; the learning rate keeps its schedule: warmup ${keptSchedule.warmupIters}, x0.1 at ${keptSchedule.steps.join(' and ')})` : '';
+        process.stderr.write(`resuming ${outDir} at iteration ${resumed.iteration}, for ${length}${kept}\n`);
+      }
+    } else if (!quiet) {
+      process.stderr.write(`training ${cfg.name} (${cfg.numClasses} classes, ${(model.store.count(true) / 1e6).toFixed(1)}M trainable parameters) on ${train.length} images for ${lengthText(iters, timeBudget)} of ${batch} -> ${outDir}\n`);
+    }
+    return await report(await runInterruptible(trainer, quiet), outDir, quiet, timeBudget);
+  } finally {
+    release();
+  }
+}
+
+/** Prints how a run ended and returns the exit code. */
+function report(result: TrainResult, outDir: string, quiet: boolean, timeBudget: number | undefined): number {
   if (result.stopped === 'nan') {
     process.stderr.write(`error: ${result.message}. Try a lower --lr or --clip-grad${result.lastCheckpoint ? `, and --resume ${outDir} to continue from the checkpoint` : ''}.\n`);
     return 1;

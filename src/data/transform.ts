@@ -38,10 +38,14 @@ export function resizeScale(height: number, width: number, minSize: number, maxS
   return Math.min(f(lo * minSize), f(hi * maxSize));
 }
 
-/** Output `[height, width]` of torchvision's resize: `floor(side * scale)` in double precision, as torch's interpolate. */
+/**
+ * Output `[height, width]` of torchvision's resize: `floor(side * scale)` in double precision, as
+ * torch's interpolate. A side that would round to 0 (a 5000 x 2 strip, where torchvision fails)
+ * is kept at 1 pixel.
+ */
 export function resizedSize(height: number, width: number, minSize: number, maxSize: number): [number, number] {
   const s = resizeScale(height, width, minSize, maxSize);
-  return [Math.floor(height * s), Math.floor(width * s)];
+  return [Math.max(1, Math.floor(height * s)), Math.max(1, Math.floor(width * s))];
 }
 
 /** Returns `(image - mean) / std` per channel, in float32 as torch does. Input is CHW with 3 channels. */

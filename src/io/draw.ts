@@ -20,6 +20,8 @@ export interface DrawOptions {
   lineWidth?: number;
   /** Label font size in pixels (default: scales with the image, at least 11). */
   fontSize?: number;
+  /** A line written in the image's bottom-left corner (e.g. the score threshold of the drawing). */
+  caption?: string;
 }
 
 /** A distinct, stable colour per class (golden-angle hue steps). */
@@ -55,6 +57,14 @@ export function detectionsSvg(width: number, height: number, drawn: DrawnBoxes, 
       `<rect x="${x1.toFixed(1)}" y="${y1.toFixed(1)}" width="${Math.max(0, x2 - x1).toFixed(1)}" height="${Math.max(0, y2 - y1).toFixed(1)}" fill="none" stroke="${color}" stroke-width="${lw}"/>`,
       `<rect x="${x1.toFixed(1)}" y="${ty.toFixed(1)}" width="${tw}" height="${fs + 4}" fill="${color}"/>`,
       `<text x="${(x1 + 3).toFixed(1)}" y="${(ty + fs).toFixed(1)}" font-family="sans-serif" font-size="${fs}" fill="white">${caption}</text>`,
+    );
+  }
+  if (options.caption) {
+    const text = escapeXml(options.caption);
+    const tw = Math.ceil(options.caption.length * fs * 0.6) + 6;
+    parts.push(
+      `<rect x="0" y="${height - fs - 4}" width="${tw}" height="${fs + 4}" fill="black" fill-opacity="0.6"/>`,
+      `<text x="3" y="${height - 4}" font-family="sans-serif" font-size="${fs}" fill="white">${text}</text>`,
     );
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;

@@ -12,7 +12,7 @@ import { ParameterStore } from '../nn/params.js';
 import type { RetinaNetConfig } from './config.js';
 import { anchorsFor } from './anchors.js';
 import { applyTrainableLayers, buildRetinaNet } from './retinanet.js';
-import { type ConfigSources, readSidecar, readWeightsFor, resolveConfig, writeWeights } from './weights.js';
+import { type ConfigSources, MissingSidecarError, readSidecar, readWeightsFor, resolveConfig, sidecarPath, writeWeights } from './weights.js';
 
 export interface InferenceOptions {
   threads?: number;
@@ -57,11 +57,12 @@ export class RetinaNet {
   /**
    * A model with the weights of `file` (safetensors, torchvision names). Its config comes from
    * `overrides.configFile` or `overrides.arch` when given, else from the file's sidecar
-   * (`model.json` beside `model.safetensors`), else retinanet_resnet50_fpn; class names and
-   * category ids from the sidecar.
+   * (`model.json` beside `model.safetensors`); without either, a MissingSidecarError. Class
+   * names and category ids come from the sidecar.
    */
   static async fromWeights(file: string, overrides: Omit<ConfigSources, 'sidecar'> = {}): Promise<RetinaNet> {
     const sidecar = readSidecar(file);
+    if (!sidecar && overrides.arch === undefined && overrides.configFile === undefined) throw new MissingSidecarError(file, sidecarPath(file));
     const model = new RetinaNet(resolveConfig({ ...overrides, sidecar }));
     await model.loadWeights(file);
     if (sidecar?.classNames && sidecar.classNames.length === model.config.numClasses) model.classNames = [...sidecar.classNames];

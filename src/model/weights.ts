@@ -89,6 +89,17 @@ export async function readWeightsFor(file: string, shapes: ReadonlyMap<string, r
   return new Map([...shapes.keys()].map((name) => [name, Float32Array.from(toFloat32(st.tensors.get(name)!))]));
 }
 
+/** Weights without their sidecar, loaded with no architecture or config file to say what they are. */
+export class MissingSidecarError extends InputError {
+  override name = 'MissingSidecarError';
+  constructor(
+    readonly weightsFile: string,
+    readonly sidecarFile: string,
+  ) {
+    super(`${sidecarFile} is missing (the config saved beside ${weightsFile}): say which model the weights are for with an architecture and class count, or a config file`);
+  }
+}
+
 /** Where a model's config comes from, highest precedence first (see {@link resolveConfig}). */
 export interface ConfigSources {
   /** A JSON config file: `{ "arch": NAME, ...overrides }`. */
@@ -124,9 +135,11 @@ export function resolveConfig(src: ConfigSources = {}): RetinaNetConfig {
     cfg = configFor('retinanet_resnet50_fpn');
   }
   const patch: Parameters<typeof mergeConfig>[1] = {};
-  if (src.numClasses !== undefined) {
-    patch.numClasses = src.numClasses;
-    if (cfg.classNames && cfg.classNames.length !== src.numClasses) patch.classNames = [];
+  // A named architecture for weights with a sidecar keeps the sidecar's classes.
+  const numClasses = src.numClasses ?? (src.arch && src.sidecar ? src.sidecar.config.numClasses : undefined);
+  if (numClasses !== undefined) {
+    patch.numClasses = numClasses;
+    if (cfg.classNames && cfg.classNames.length !== numClasses) patch.classNames = [];
   }
   if (src.minSize !== undefined || src.maxSize !== undefined) {
     patch.transform = { minSize: src.minSize ?? cfg.transform.minSize, maxSize: src.maxSize ?? Math.max(cfg.transform.maxSize, src.minSize ?? 0) };

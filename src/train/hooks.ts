@@ -12,6 +12,7 @@ import type { CocoStats } from '../eval/coco.js';
 import { evaluateModel } from '../model/evaluate.js';
 import type { SampleSource } from '../data/source.js';
 import { saveCheckpoint, type TrainState } from './checkpoint.js';
+import { assertNoRun } from './run_dir.js';
 import { type StepRecord, parseStepLog } from './log.js';
 import { lossCurveSvg } from './plot.js';
 import { type LrSchedule, learningRate, paperSchedule } from './schedule.js';
@@ -70,7 +71,9 @@ export class ScheduleHook implements TrainHook {
 
   loadState(t: Trainer, state: TrainState): void {
     if (!state.plan) return;
-    t.planned = state.plan.planned;
+    // A budget run's length is what was fitted so far; a fixed-length run's is its `iters`
+    // (which a resume may have made longer).
+    if (this.budget) t.planned = state.plan.planned;
     this.scheduleIters = state.plan.scheduleIters;
     this.scheduleFrozen = state.plan.scheduleFrozen;
     this.schedule = this.scheduleFor(this.scheduleIters);
@@ -91,12 +94,15 @@ export class NanGuard implements TrainHook {
 /** `log.jsonl` (a line per step and per validation) and, at the end, `loss.svg` from the whole log. */
 export class JsonlLogHook implements TrainHook {
   readonly file: string;
+  private resumed = false;
 
   constructor(private readonly outDir: string) {
     this.file = path.join(outDir, 'log.jsonl');
   }
 
+  /** A new run refuses a folder holding another run's files: its log would be appended to. */
   async beforeTrain(): Promise<void> {
+    if (!this.resumed) assertNoRun(this.outDir);
     await mkdir(this.outDir, { recursive: true });
   }
 
@@ -110,6 +116,7 @@ export class JsonlLogHook implements TrainHook {
 
   /** A resumed run's log is cut back to the checkpoint, so steps after it are not logged twice. */
   async loadState(_t: Trainer, state: TrainState): Promise<void> {
+    this.resumed = true;
     if (!existsSync(this.file)) return;
     const lines = (await readFile(this.file, 'utf8')).split('\n').filter((l) => l.trim() && (JSON.parse(l) as { iter: number }).iter <= state.iteration);
     await writeFile(this.file, lines.map((l) => l + '\n').join(''));
@@ -129,7 +136,8 @@ export class JsonlLogHook implements TrainHook {
  * orders them differently) is still scored right.
  */
 export class ValidationHook implements TrainHook {
-  private categoryIds: number[] = [];
+  /** Validation-set category id per model label (-1: a class the validation set lacks). */
+  categoryIds: number[] = [];
 
   constructor(
     private readonly val: SampleSource,

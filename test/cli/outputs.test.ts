@@ -29,7 +29,7 @@ before(async () => {
   await sharp(path.join(images, 'a.png')).jpeg().toFile(path.join(images, 'a.jpg'));
   data = path.join(dir, 'data');
   await writeSyntheticCoco(data, { count: 4, imageSize: 64, seed: 1 });
-  config = path.join(dir, 'tiny.json');
+  config = path.join(dir, 'tiny-config.json');
   const { classNames: _names, numClasses: _n, ...cfg } = demoConfig(64);
   writeFileSync(config, JSON.stringify({ ...cfg, arch: 'retinanet_resnet18_fpn_small' }));
 });
@@ -104,7 +104,7 @@ test('a second run into the same --out is refused, naming --resume and --exist-o
   const out = path.join(dir, 'run-twice');
   assert.equal(cli(...trainArgs(out)).status, 0);
   const log = readFileSync(path.join(out, 'log.jsonl'), 'utf8');
-  expectUsageError(trainArgs(out), /already holds a run.*--resume.*--exist-ok/);
+  expectUsageError(trainArgs(out), /already holds a training run.*--resume.*--exist-ok/);
   assert.equal(readFileSync(path.join(out, 'log.jsonl'), 'utf8'), log, 'the first run\'s log is untouched');
   const r = cli(...trainArgs(out, '--exist-ok', '--iters', '1'));
   assert.equal(r.status, 0, r.stderr);
@@ -125,9 +125,9 @@ test('train without --out takes the next free runs/train folder and says so', ()
 test('--resume works from another working directory and refuses flags it would ignore', () => {
   const cwd = path.join(dir, 'cwd-a');
   mkdirSync(cwd);
-  copyFileSync(config, path.join(cwd, 'tiny.json'));
+  copyFileSync(config, path.join(cwd, 'tiny-config.json'));
   // Relative paths, as a user types them.
-  const r1 = cliIn(cwd, 'train', '--data', path.relative(cwd, data), '--config', 'tiny.json', '--iters', '2', '--batch', '2', '--size-divisible', '32', '--threads', '1', '--quiet', '--out', 'run');
+  const r1 = cliIn(cwd, 'train', '--data', path.relative(cwd, data), '--config', 'tiny-config.json', '--iters', '2', '--batch', '2', '--size-divisible', '32', '--threads', '1', '--quiet', '--out', 'run');
   assert.equal(r1.status, 0, r1.stderr);
   const run = path.join(cwd, 'run');
   expectUsageError(['train', '--resume', run, '--lr', '0.5'], /--resume .*--lr/);

@@ -21,7 +21,7 @@ let weights = '';
 let image = '';
 
 function sh(cmd: string, args: string[], cwd: string): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, CI: '1', npm_config_onnxruntime_node_install: 'skip' } });
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, CI: '1' } });
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
@@ -39,8 +39,9 @@ before(async () => {
   app = path.join(dir, 'app');
   sh('mkdir', ['-p', app], dir);
   writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-  // onnxruntime-node's install script would download CUDA binaries: skip it as the repo's .npmrc does.
-  writeFileSync(path.join(app, '.npmrc'), 'onnxruntime-node-install=skip\n');
+  // onnxruntime-node's install script would download CUDA binaries: skip install scripts as the
+  // repo's .npmrc does (the native binaries are in the packages).
+  writeFileSync(path.join(app, '.npmrc'), 'ignore-scripts=true\n');
   sh('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app);
 
   // Weights trained by the CLI: two steps of the demo architecture on a few 64 px images.

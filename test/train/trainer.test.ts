@@ -10,6 +10,7 @@ import { memorySource } from '../../src/data/source.js';
 import { BatchSampler, prepareBatch } from '../../src/train/batches.js';
 import { Trainer, type TrainHook, type TrainOptions } from '../../src/train/trainer.js';
 import { paperRecipe } from '../../src/train/recipe.js';
+import { ValidationHook } from '../../src/train/hooks.js';
 import { buildTrainGraph, trainFeeds } from '../../src/train/train_graph.js';
 
 const SIZE = 64;
@@ -130,4 +131,15 @@ test('a library run without outDir writes nothing; hooks see every step and an A
   assert.deepEqual(seen, [0, 1]);
   assert.equal(r.lastCheckpoint, undefined);
   assert.deepEqual(readdirSync('.').sort(), cwdBefore);
+});
+
+test('validation matches classes by name: a val set that lacks a class or orders them differently is scored right', () => {
+  const val = memorySource(samples.slice(0, 2), ['square', 'circle', 'cross']);
+  const hook = new ValidationHook(val, 10);
+  const trainer = new Trainer(new RetinaNet(cfg, 1), source, { iters: 1 });
+  hook.beforeTrain(trainer);
+  // Model labels follow the training set: circle, square, triangle, cross. The val set's ids are 1..3 for its own order.
+  assert.deepEqual(SYNTHETIC_CLASSES, ['circle', 'square', 'triangle', 'cross']);
+  assert.deepEqual(hook.categoryIds, [2, 1, -1, 3]);
+  assert.throws(() => new ValidationHook(memorySource(samples.slice(0, 1), ['tree']), 10).beforeTrain(trainer), /share no name/);
 });

@@ -12,6 +12,13 @@ export interface DatasetProblem {
 /** A dataset that cannot be read, or (in strict mode) has a problem. */
 export class DatasetError extends InputError {
   override name = 'DatasetError';
+  constructor(
+    message: string,
+    /** Raised by strict mode at a problem a lenient read would have skipped. */
+    readonly strict = false,
+  ) {
+    super(message);
+  }
 }
 
 /** `file:line: message`, the way compilers point at a spot. */
@@ -30,7 +37,11 @@ export class ProblemLog {
   /** Records a problem (throws in strict mode). */
   report(file: string, line: number | undefined, message: string): void {
     const p: DatasetProblem = line === undefined ? { file, message } : { file, line, message };
-    if (this.strict) throw new DatasetError(formatProblem(p));
+    if (this.strict) {
+      // What a lenient read would have done ("; skipped", "; clipped") did not happen.
+      const stopped = { ...p, message: `${p.message.replace(/; (?:[\w ]+ )?(?:skipped|clipped)$/, '')} (strict mode: stopped at the first problem)` };
+      throw new DatasetError(formatProblem(stopped), true);
+    }
     this.problems.push(p);
   }
 }
