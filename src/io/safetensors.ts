@@ -122,15 +122,22 @@ export function decodeSafetensors(bytes: Uint8Array, options: SafetensorsReadOpt
     // Copy (Buffer#slice would not): typed arrays need aligned offsets, and the file buffer can then be freed.
     const raw = new Uint8Array(e.end - e.begin);
     raw.set(bytes.subarray(dataStart + e.begin, dataStart + e.end));
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decodeData(e.dtype, raw, options.keepF64 ?? false) });
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decodeTensorData(e.dtype, raw, options.keepF64 ?? false) });
   }
   return { tensors, metadata };
 }
 
 const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-function decodeData(dtype: SafetensorsDtype, raw: Uint8Array, keepF64: boolean): TensorData {
-  if (!littleEndianHost) throw new SafetensorsError('safetensors decoding needs a little-endian host');
+/**
+ * Decodes little-endian element bytes to the array type {@link Tensor} holds for `dtype`
+ * (F16/BF16, and F64 unless `keepF64`, to Float32Array). The arrays are views of `raw.buffer`
+ * when `raw` spans all of it (aligned and exactly sized), else of a copy.
+ * Shared with the PyTorch checkpoint reader (src/io/pytorch.ts).
+ */
+export function decodeTensorData(dtype: SafetensorsDtype, raw: Uint8Array, keepF64: boolean): TensorData {
+  if (!littleEndianHost) throw new SafetensorsError('decoding tensors needs a little-endian host');
+  if (raw.byteOffset !== 0 || raw.byteLength !== raw.buffer.byteLength) raw = raw.slice();
   const buf = raw.buffer;
   switch (dtype) {
     case 'F32': return new Float32Array(buf);
