@@ -33,6 +33,20 @@ export const INFERENCE_FLAGS = {
   threads: { type: 'string' },
 } as const;
 
+/** parseArgs definitions of the image-decoding flags (train, detect, eval, data check). */
+export const IMAGE_FLAGS = {
+  'max-pixels': { type: 'string' },
+} as const;
+
+/**
+ * Applies IMAGE_FLAGS for this process and its worker threads (which inherit the environment):
+ * `--max-pixels` sets the decoder's pixel limit.
+ */
+export function applyImageFlags(values: Values): void {
+  const maxPixels = numberFlag(values, 'max-pixels', { integer: true, min: 1 });
+  if (maxPixels !== undefined) process.env['RETINANET_MAX_PIXELS'] = String(maxPixels);
+}
+
 /** The values of INFERENCE_FLAGS, checked. */
 export function inferenceOptions(values: Values): { threads?: number; scoreThresh?: number; nmsThresh?: number; detectionsPerImg?: number } {
   return {

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, UserError } from './command.js';
-import { INFERENCE_FLAGS, MODEL_FLAGS, inferenceOptions, isDirectory, loadModel, numberFlag, stringFlag } from './common.js';
+import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, inferenceOptions, isDirectory, loadModel, numberFlag, stringFlag } from './common.js';
 import { checkOutputDir, checkOutputFile } from '../core/output.js';
 import { writeAtomic } from '../core/atomic.js';
 import { InputError } from '../core/errors.js';
@@ -39,6 +39,7 @@ Options:
   --draw-score S           draw boxes scoring at least S (default: the detection threshold)
   --threads N              threads for ONNX Runtime (default: all cores)
   --quiet                  no progress bar (warnings are still printed)
+  --max-pixels N           refuse images over N pixels (default 100000000)
 
 Outputs are checked before any image is read. Results are appended to OUT.partial as images
 are done and OUT is written (atomically) at the end, also when the run fails part way.
@@ -106,8 +107,10 @@ async function run(argv: string[]): Promise<number> {
       draw: { type: 'string' },
       'draw-score': { type: 'string' },
       quiet: { type: 'boolean' },
+      ...IMAGE_FLAGS,
     },
   });
+  applyImageFlags(values);
   if (positionals.length === 0) throw new UserError(`give at least one image or folder\n\n${help}`);
   const weights = stringFlag(values, 'weights');
   if (!weights) throw new UserError('--weights is required (a safetensors file with torchvision state_dict names)');

@@ -22,7 +22,7 @@ import {
 } from '../eval/index.js';
 import { type Command, UserError } from './command.js';
 import { checkOutputDir, checkOutputFile } from '../core/output.js';
-import { INFERENCE_FLAGS, MODEL_FLAGS, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag } from './common.js';
+import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag } from './common.js';
 import { labelCategories } from '../model/labels.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
@@ -77,6 +77,7 @@ Model on a dataset (detect, then COCO evaluation):
   --threads N        threads for ONNX Runtime (default: all cores)
   --save-dets FILE   also write the detections as COCO results JSON
   --quiet            no progress bar
+  --max-pixels N     refuse images over N pixels (default 100000000)
   Model classes are matched to the dataset's categories by name when the model has class
   names; otherwise by index, or as COCO category ids for torchvision-style 91-class models.
 
@@ -281,17 +282,19 @@ export const evalCommand: Command = {
         'save-dets': { type: 'string' },
         quiet: { type: 'boolean' },
         'allow-unknown-categories': { type: 'boolean' },
+        ...IMAGE_FLAGS,
       },
       strict: true,
       allowPositionals: false,
     });
     if (values['iou-type'] !== 'bbox') throw new UserError(`--iou-type '${values['iou-type']}' is not supported; only 'bbox' is`);
+    applyImageFlags(values);
     // Outputs are checked before any work.
     if (typeof values.report === 'string') checkOutputDir(values.report, '--report');
     if (typeof values['save-dets'] === 'string') checkOutputFile(values['save-dets'], '--save-dets');
     const modelMode = values.weights !== undefined || values.data !== undefined;
     if (!modelMode) {
-      const modelOnly = ['format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet'] as const;
+      const modelOnly = ['format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet', 'max-pixels'] as const;
       const given = modelOnly.find((f) => values[f] !== undefined);
       if (given) throw new UserError(`--${given} applies to --weights/--data evaluation only`);
     }

@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from './command.js';
 import { InputError } from '../core/errors.js';
+import { TrainingFailedError } from './train_hooks.js';
 import { commands } from './registry.js';
 
 const VERSION = '0.1.0';
@@ -57,6 +58,12 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof InputError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
       console.error(`retinanet ${name}: ${err.message}`);
       return 2;
+    }
+    if (err instanceof TrainingFailedError) {
+      // What failed and what was saved, in one line; the cause's stack for a bug report.
+      console.error(`retinanet ${name}: ${err.message}`);
+      if (process.env['RETINANET_DEBUG']) console.error(err.cause);
+      return 1;
     }
     throw err;
   }

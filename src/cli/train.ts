@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { type Command, UserError } from './command.js';
-import { MODEL_FLAGS, durationFlag, intListFlag, loadSource, numberFlag, resolveConfig, stringFlag } from './common.js';
+import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, durationFlag, intListFlag, loadSource, numberFlag, resolveConfig, stringFlag } from './common.js';
 import { readSidecar } from '../model/weights.js';
 import { architectureNames, mergeConfig } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
@@ -30,7 +30,10 @@ Data:
   --split NAME         VOC ImageSets/Main/NAME.txt (or YOLO/COCO split) of --data
   --val PATH           validation set (same formats); COCO AP is logged and the best kept
   --val-split NAME     split of --val (e.g. val)
-  --strict             stop at the first dataset problem instead of skipping
+  --strict             stop at the first dataset problem, or unreadable image, instead of
+                       skipping it with a warning (an unreadable image in a batch is
+                       otherwise replaced by the next readable one)
+  --max-pixels N       refuse images over N pixels (default 100000000)
 
 Model:
   --arch NAME          ${architectureNames().join(', ')}
@@ -83,6 +86,7 @@ const options = {
   val: { type: 'string' },
   'val-split': { type: 'string' },
   strict: { type: 'boolean' },
+  ...IMAGE_FLAGS,
   ...MODEL_FLAGS,
   weights: { type: 'string' },
   'scale-jitter': { type: 'string' },
@@ -129,7 +133,7 @@ async function sourceFor(spec: string, values: Record<string, string | boolean |
 }
 
 /** Flags that may change on --resume; any other would be silently ignored, so it is refused. */
-const RESUME_FLAGS = ['resume', 'threads', 'quiet', 'iters', 'checkpoint-every', 'val-every'] as const;
+const RESUME_FLAGS = ['resume', 'threads', 'quiet', 'iters', 'checkpoint-every', 'val-every', 'max-pixels'] as const;
 /** Flags holding paths, stored absolute in the checkpoint so --resume works from any folder. */
 const PATH_FLAGS = ['data', 'val', 'images', 'config', 'weights', 'out'] as const;
 
@@ -200,6 +204,7 @@ async function run(argv: string[]): Promise<number> {
   let v: Values = values;
   let resumed: Resumed | undefined;
   if (resumeDir) ({ v, resumed } = await resumeFlags(resumeDir, values));
+  applyImageFlags(v);
   const data = stringFlag(v, 'data');
   if (!data) throw new UserError(`--data is required\n\n${help}`);
   // Every flag is checked before the data are read: loading a dataset (or generating the
@@ -268,6 +273,7 @@ async function run(argv: string[]): Promise<number> {
     checkpointEvery,
     valEvery: valEvery ?? perEpoch,
     timeBudget,
+    strict: v['strict'] === true,
     hooks: [progressHook(quiet)],
     extraState: { cli: absolutePaths({ ...v, out: outDir, 'exist-ok': undefined }) },
   };
@@ -291,7 +297,7 @@ async function run(argv: string[]): Promise<number> {
     } else if (!quiet) {
       process.stderr.write(`training ${cfg.name} (${cfg.numClasses} classes, ${(model.store.count(true) / 1e6).toFixed(1)}M trainable parameters) on ${train.length} images for ${lengthText(iters, timeBudget)} of ${batch} -> ${outDir}\n`);
     }
-    return await report(await runInterruptible(trainer, quiet), outDir, quiet, timeBudget);
+    return await report(await runInterruptible(trainer, quiet, `retinanet train --resume ${outDir}`), outDir, quiet, timeBudget);
   } finally {
     release();
   }

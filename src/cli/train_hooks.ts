@@ -6,6 +6,7 @@
 import type { CocoStats } from '../eval/coco.js';
 import type { StepRecord, TrainHook, TrainResult, Trainer } from '../train/trainer.js';
 import { ProgressBar } from './progress.js';
+import { InputError } from '../core/errors.js';
 
 /** Progress bar, warnings and validation lines on stderr (`quiet`: warnings only). */
 export function progressHook(quiet: boolean): TrainHook {
@@ -33,6 +34,9 @@ export function progressHook(quiet: boolean): TrainHook {
       else process.stderr.write(`warning: ${message}\n`);
     },
     afterTrain() {
+      bar?.done();
+    },
+    onError() {
       bar?.done();
     },
   };
@@ -63,12 +67,32 @@ export function interruptSignal(quiet: boolean): { signal: AbortSignal; dispose(
   };
 }
 
-/** Runs `trainer` with Ctrl-C / SIGTERM turned into a graceful stop (see {@link interruptSignal}). */
-export async function runInterruptible(trainer: Trainer, quiet: boolean): Promise<TrainResult> {
+/**
+ * Runs `trainer` with Ctrl-C / SIGTERM turned into a graceful stop (see {@link interruptSignal}).
+ * When an error ends the run, the error says which step was checkpointed and how to continue.
+ */
+export async function runInterruptible(trainer: Trainer, quiet: boolean, resumeHint?: string): Promise<TrainResult> {
   const interrupt = interruptSignal(quiet);
   try {
     return await trainer.run({ signal: interrupt.signal });
+  } catch (err) {
+    const saved = trainer.lastCheckpoint;
+    const note = saved ? ` The last completed step (${saved.iteration}) is checkpointed in ${saved.dir}${resumeHint ? `; continue with: ${resumeHint}` : ''}.` : ' No checkpoint was saved.';
+    const what = (err instanceof Error ? err.message : String(err)).replace(/\.$/, '');
+    if (err instanceof InputError) throw new InputError(`${what}.${note}`);
+    throw new TrainingFailedError(`training stopped at step ${trainer.iteration} by an error: ${what}.${note}`, err);
   } finally {
     interrupt.dispose();
+  }
+}
+
+/** An unexpected error ended a run; the message says what was saved. main.ts prints it in one line (exit 1). */
+export class TrainingFailedError extends Error {
+  override name = 'TrainingFailedError';
+  constructor(
+    message: string,
+    override readonly cause: unknown,
+  ) {
+    super(message);
   }
 }

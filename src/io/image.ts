@@ -48,8 +48,22 @@ export function chwToHwcBytes(image: RgbImage): Uint8Array {
   return out;
 }
 
+/**
+ * Images above this many pixels are refused before decoding (100 MP: a 50 MP photo decodes to
+ * 600 MB of float32; a "decompression bomb" declaring 100000 x 100000 would need 120 GB).
+ * The RETINANET_MAX_PIXELS environment variable changes the default (worker threads inherit it).
+ */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+function defaultMaxPixels(): number {
+  const v = Number(globalThis.process?.env?.['RETINANET_MAX_PIXELS']);
+  return Number.isFinite(v) && v > 0 ? v : DEFAULT_MAX_PIXELS;
+}
+
 /** Options of {@link decodeImage} and {@link loadImage}. */
 export interface ImageDecodeOptions {
+  /** Refuse images with more pixels than this (default {@link DEFAULT_MAX_PIXELS}). */
+  maxPixels?: number;
   /**
    * Apply the EXIF orientation (default true), as a photo viewer shows the image. Set false for
    * annotations made on the stored pixels (what plain PIL `Image.open` gives).
@@ -64,10 +78,23 @@ export interface ImageDecodeOptions {
  * `name` is used in error messages.
  */
 export async function decodeImage(bytes: Uint8Array, name = '<buffer>', options: ImageDecodeOptions = {}): Promise<RgbImage> {
+  const maxPixels = options.maxPixels ?? defaultMaxPixels();
+  // The header's size is checked first: a bomb is refused before any pixel is decoded.
+  let header: { width?: number; height?: number };
+  try {
+    header = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw new ImageError(`cannot decode image ${name}: ${describe(err)}`);
+  }
+  if (header.width !== undefined && header.height !== undefined && header.width * header.height > maxPixels) {
+    throw new ImageError(
+      `image ${name} is ${header.width} x ${header.height} pixels (${((header.width * header.height) / 1e6).toFixed(0)} MP), over the limit of ${(maxPixels / 1e6).toFixed(0)} MP; refused (a decompression bomb, or raise the limit)`,
+    );
+  }
   try {
     // ignoreIcc: PIL (and so torchvision) ignores embedded colour profiles; converting with them
     // would shift pixel values (by ~6/255 on some COCO images) away from what reference models saw.
-    const input = sharp(bytes, { failOn: 'error', ignoreIcc: true });
+    const input = sharp(bytes, { failOn: 'error', ignoreIcc: true, limitInputPixels: Math.ceil(maxPixels) });
     const { data, info } = await (options.autoOrient === false ? input : input.rotate())
       .toColourspace('srgb')
       .removeAlpha()

@@ -2,6 +2,7 @@
  * Runs a model over samples and scores its detections with the COCO evaluator.
  */
 import { evaluateCoco } from '../eval/coco.js';
+import { InputError } from '../core/errors.js';
 import type { CocoEvalResult } from '../eval/coco.js';
 import { type CocoResult, xyxyToCocoBox } from '../eval/types.js';
 import { type SampleSource, cocoGroundTruth } from '../data/source.js';
@@ -21,7 +22,7 @@ export interface EvaluateOptions extends InferenceOptions {
   indices?: readonly number[];
   /** Called after each image. */
   onProgress?: (done: number, total: number) => void;
-  /** Called for an image that cannot be read; it is left out of the evaluation. Default: rethrow. */
+  /** Called for an image that cannot be read or detected on; it is left out of the evaluation. Default: rethrow. */
   onSkip?: (message: string) => void;
   /**
    * COCO category id per model label (default: the source's `categoryIds`, right when the
@@ -38,18 +39,21 @@ export async function evaluateModel(model: RetinaNet, source: SampleSource, opts
   const evaluated: number[] = [];
   let done = 0;
   for (const i of indices) {
-    let s;
+    // A failure on one image (unreadable, or an error in the graph for its size) leaves that
+    // image out when the caller takes skips; its ground truth is left out with it.
+    let dets: CocoResult[];
     try {
-      s = await source.get(i);
+      const s = await source.get(i);
+      const [det] = await model.detect([s.image], opts);
+      dets = toCocoResults(det!, source.imageId(i), opts.categoryIds ?? source.categoryIds);
     } catch (err) {
       if (!opts.onSkip) throw err;
-      opts.onSkip(`${source.describe(i)}: ${(err as Error).message}; left out of the evaluation`);
+      opts.onSkip(`${err instanceof InputError ? err.message : `${source.describe(i)}: ${(err as Error).message}`}; left out of the evaluation`);
       opts.onProgress?.(++done, indices.length);
       continue;
     }
     evaluated.push(i);
-    const [det] = await model.detect([s.image], opts);
-    for (const r of toCocoResults(det!, source.imageId(i), opts.categoryIds ?? source.categoryIds)) if (r.category_id >= 0) detections.push(r);
+    for (const r of dets) if (r.category_id >= 0) detections.push(r);
     opts.onProgress?.(++done, indices.length);
   }
   const gt = await cocoGroundTruth(source, evaluated);

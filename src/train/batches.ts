@@ -11,7 +11,8 @@ import type { BoxLoss } from '../detection/losses.js';
 import { assignTargets } from '../detection/targets.js';
 import type { RetinaNetConfig } from '../model/config.js';
 import { anchorsFor } from '../model/anchors.js';
-import type { SampleSource } from '../data/source.js';
+import type { Sample, SampleSource } from '../data/source.js';
+import { InputError } from '../core/errors.js';
 
 /**
  * Deterministic batch order: epoch 0 visits images in dataset order (so a run's first step is
@@ -75,6 +76,8 @@ export interface BatchOptions {
   padTo: number;
   seed: number;
   boxLoss: BoxLoss;
+  /** An unreadable image is an error instead of being replaced by the next readable one. */
+  strict?: boolean;
 }
 
 /** A batch ready to feed: NCHW images and the loss targets. */
@@ -87,6 +90,54 @@ export interface PreparedBatch {
   /** All anchors of one image [A, 4] (fed for the GIoU loss). */
   anchors: Float32Array;
   warnings: string[];
+  /** Images of the planned batch that could not be read and were replaced. */
+  skipped: number;
+}
+
+/** Images found unreadable, per source, so a later epoch does not try them again. */
+const unreadable = new WeakMap<SampleSource, Set<number>>();
+
+/**
+ * The samples of a batch. An image that cannot be read (truncated, corrupt, vanished, an
+ * unsupported format: any InputError) is replaced by the next readable image in dataset order
+ * that is not already in the batch, with a warning naming it; with `strict` it is an error.
+ * Deterministic: which images are unreadable does not depend on timing.
+ */
+async function loadSamples(source: SampleSource, indices: readonly number[], strict: boolean, warnings: string[]): Promise<{ samples: Sample[]; used: number[]; skipped: number }> {
+  let bad = unreadable.get(source);
+  if (!bad) unreadable.set(source, (bad = new Set()));
+  const known = bad;
+  const tryGet = async (i: number): Promise<Sample | undefined> => {
+    if (known.has(i)) return undefined;
+    try {
+      return await source.get(i);
+    } catch (err) {
+      if (strict || !(err instanceof InputError)) throw err;
+      known.add(i);
+      warnings.push(`${err.message}; skipped`);
+      return undefined;
+    }
+  };
+  const first = await Promise.all(indices.map(tryGet));
+  const used = [...indices];
+  const samples: Sample[] = [];
+  let skipped = 0;
+  for (let k = 0; k < first.length; k++) {
+    let s = first[k];
+    if (!s) {
+      skipped++;
+      // The next readable image after the unreadable one, wrapping around the dataset.
+      for (let step = 1; !s && step < source.length; step++) {
+        const j = (indices[k]! + step) % source.length;
+        if (used.includes(j)) continue;
+        s = await tryGet(j);
+        if (s) used[k] = j;
+      }
+      if (!s) throw new InputError(`no readable image left to fill a batch: all ${source.length} images of the training set failed to decode`);
+    }
+    samples.push(s);
+  }
+  return { samples, used, skipped };
 }
 
 /** Loads, augments, transforms and assigns targets for the images of one batch. */
@@ -94,7 +145,8 @@ export async function prepareBatch(source: SampleSource, iter: number, indices: 
   const cfg = opts.config;
   // Randomness depends only on (seed, iteration): a resumed run draws the same augmentations.
   const rng = new Rng((Math.imul(opts.seed + 1, 0x9e3779b1) ^ Math.imul(iter + 1, 0x85ebca6b)) >>> 0);
-  const samples = await Promise.all(indices.map((i) => source.get(i)));
+  const warnings: string[] = [];
+  const { samples, used, skipped } = await loadSamples(source, indices, opts.strict === true, warnings);
   const images = [];
   const boxes = [];
   for (const s of samples) {
@@ -108,15 +160,14 @@ export async function prepareBatch(source: SampleSource, iter: number, indices: 
   const anchorSet = anchorsFor(cfg, h, w);
   const anchors = anchorSet.all;
   const index = anchorSet.index();
-  const warnings: string[] = [];
   const assigned = samples.map((s, k) =>
     assignTargets(anchors, t.boxes![k]!, s.labels, {
       imageSize: t.imageSizes[k],
       index,
       highThreshold: cfg.loss.fgIouThresh,
       lowThreshold: cfg.loss.bgIouThresh,
-      onWarning: (m) => warnings.push(`${source.describe(indices[k]!)}: ${m}`),
+      onWarning: (m) => warnings.push(`${source.describe(used[k]!)}: ${m}`),
     }),
   );
-  return { iter, indices: [...indices], images: t.data, shape: t.shape, targets: packLossTargets(assigned, anchors.length / 4, opts.boxLoss), anchors, warnings };
+  return { iter, indices: used, images: t.data, shape: t.shape, targets: packLossTargets(assigned, anchors.length / 4, opts.boxLoss), anchors, warnings, skipped };
 }

@@ -156,7 +156,12 @@ export class ValidationHook implements TrainHook {
   async afterStep(t: Trainer): Promise<void> {
     if (t.iteration % this.every !== 0 && !t.finished()) return;
     const time = t.elapsed();
-    const { result } = await evaluateModel(t.model, this.val, { threads: t.opts.threads, feedParams: true, categoryIds: this.categoryIds });
+    const { result } = await evaluateModel(t.model, this.val, {
+      threads: t.opts.threads,
+      feedParams: true,
+      categoryIds: this.categoryIds,
+      onSkip: t.opts.strict ? undefined : (message) => t.warn(`validation: ${message}`),
+    });
     const stats = result.stats;
     await t.emitValidation(stats, time);
     if (!t.best || stats.AP > t.best.ap) {
@@ -181,10 +186,20 @@ export class CheckpointHook implements TrainHook {
     this.dir = path.join(outDir, 'checkpoint');
   }
 
-  async afterStep(t: Trainer): Promise<void> {
-    if (t.iteration % this.every !== 0 && !t.finished() && !t.stopRequested()) return;
+  private async save(t: Trainer): Promise<void> {
     await saveCheckpoint(this.dir, t.checkpointState(), t.model.store.values, t.model.parameterShapes(), t.sgd.momentum);
     t.lastCheckpoint = { iteration: t.iteration, dir: this.dir };
+  }
+
+  async afterStep(t: Trainer): Promise<void> {
+    if (t.iteration % this.every !== 0 && !t.finished() && !t.stopRequested()) return;
+    await this.save(t);
+  }
+
+  /** An error ended the run: the last completed step is saved, unless it already was. */
+  async onError(t: Trainer): Promise<void> {
+    if (t.lastCheckpoint?.iteration === t.iteration || t.iteration === 0) return;
+    await this.save(t);
   }
 
   async afterTrain(t: Trainer, result: TrainResult): Promise<void> {

@@ -11,6 +11,8 @@ export interface StepRecord {
   num_fg: number;
   /** Seconds since the run started (resumed runs continue the count). */
   time: number;
+  /** Images of this step's planned batch that could not be read and were replaced (absent when none). */
+  skipped?: number;
 }
 
 /** One validation of the JSONL log: the COCO stats after `iter` steps. */

@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { type BatchOptions, type PreparedBatch, prepareBatch } from './batches.js';
 import type { PrefetchReply, PrefetchRequest } from './prefetch_worker.js';
 import type { SampleSource } from '../data/source.js';
+import { InputError } from '../core/errors.js';
 
 export class BatchPrefetcher {
   private worker: Worker | undefined;
@@ -29,7 +30,7 @@ export class BatchPrefetcher {
       if (!p) return;
       this.pending.delete(reply.id);
       if (this.pending.size === 0) this.worker?.unref();
-      if ('error' in reply) p.reject(new Error(reply.error));
+      if ('error' in reply) p.reject(reply.input ? new InputError(reply.error) : new Error(`batch preparation failed: ${reply.error}`));
       else p.resolve(reply.batch);
     });
     this.worker.on('error', (err) => {

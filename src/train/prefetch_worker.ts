@@ -7,6 +7,7 @@ import { type BatchOptions, type PreparedBatch, prepareBatch } from './batches.j
 import { type Sample, type SampleSource, datasetSource, memorySource } from '../data/source.js';
 import type { DetectionDataset } from '../data/types.js';
 import { LOSS_TARGET_NAMES } from '../detection/loss_targets.js';
+import { InputError } from '../core/errors.js';
 
 interface Init {
   dataset?: DetectionDataset;
@@ -22,7 +23,8 @@ export interface PrefetchRequest {
   samples?: Sample[];
 }
 
-export type PrefetchReply = { id: number; batch: PreparedBatch } | { id: number; error: string };
+/** A prepared batch, or the error that stopped it (`input`: it was an InputError, e.g. an unreadable image in strict mode). */
+export type PrefetchReply = { id: number; batch: PreparedBatch } | { id: number; error: string; input: boolean };
 
 const init = workerData as Init;
 const fileSource: SampleSource | undefined = init.dataset ? datasetSource(init.dataset) : undefined;
@@ -40,6 +42,6 @@ parentPort!.on('message', (req: PrefetchRequest) => {
   };
   run().then(
     (batch) => parentPort!.postMessage({ id: req.id, batch } satisfies PrefetchReply, transferables(batch)),
-    (err: unknown) => parentPort!.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) } satisfies PrefetchReply),
+    (err: unknown) => parentPort!.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err), input: err instanceof InputError } satisfies PrefetchReply),
   );
 });

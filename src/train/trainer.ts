@@ -47,6 +47,11 @@ export interface TrainOptions extends Partial<TrainRecipe> {
   /** Prepare batches in a worker thread (default true). */
   prefetchWorker?: boolean;
   /**
+   * An image that cannot be read stops the run (an InputError) instead of being skipped with a
+   * warning and replaced by the next readable one.
+   */
+  strict?: boolean;
+  /**
    * Pause after this many iterations as an abort would (checkpoint saved, run resumable); the
    * schedule still spans `iters`. For time-boxed sessions and tests.
    */
@@ -66,7 +71,7 @@ export interface TrainOptions extends Partial<TrainRecipe> {
 /** The options with every default filled in. */
 export type ResolvedTrainOptions = TrainRecipe &
   Required<Pick<TrainOptions, 'iters' | 'seed' | 'checkpointEvery' | 'valEvery' | 'prefetchWorker'>> &
-  Pick<TrainOptions, 'threads' | 'val' | 'outDir' | 'stopAt' | 'timeBudget' | 'hooks' | 'extraState'>;
+  Pick<TrainOptions, 'threads' | 'val' | 'outDir' | 'stopAt' | 'timeBudget' | 'hooks' | 'extraState' | 'strict'>;
 
 /** Classification and box loss of one step (scalars, before the update). */
 export interface StepLosses {
@@ -107,6 +112,11 @@ export interface TrainHook {
   onWarning?(t: Trainer, message: string): void;
   /** After the last step, whatever ended the run. */
   afterTrain?(t: Trainer, result: TrainResult): Promise<void> | void;
+  /**
+   * When an error ends the run (a failed step, a worker that died, a failed write): the
+   * checkpoint hook saves the last completed step here. The error is rethrown after the hooks.
+   */
+  onError?(t: Trainer, error: unknown): Promise<void> | void;
   /** Fields this hook adds to a checkpoint's state. */
   state?(t: Trainer): Partial<TrainState>;
   /** Restores this hook from a checkpoint's state (`Trainer.resume`). */
@@ -252,6 +262,7 @@ export class Trainer {
       lr: this.lr,
       num_fg: numFg,
       time: this.elapsed(),
+      ...(batch.skipped > 0 ? { skipped: batch.skipped } : {}),
     };
     this.iteration++;
     return record;
@@ -263,7 +274,7 @@ export class Trainer {
     this.signal = opts.signal;
     this.startedAt = performance.now();
     const sampler = new BatchSampler(this.train, o.batchSize, o.seed);
-    const batchOpts = { config: this.model.config, flip: o.flip, minSizes: o.minSizes, padTo: o.padTo, seed: o.seed, boxLoss: this.model.config.loss.box };
+    const batchOpts = { config: this.model.config, flip: o.flip, minSizes: o.minSizes, padTo: o.padTo, seed: o.seed, boxLoss: this.model.config.loss.box, strict: o.strict };
     const prefetcher = new BatchPrefetcher(this.train, batchOpts, o.prefetchWorker);
     const prepare = (iter: number): Promise<PreparedBatch> => prefetcher.prepare(iter, sampler.batchAt(iter));
     // A budget run prepares batches up to its cap: its planned length may still grow.
@@ -287,7 +298,20 @@ export class Trainer {
       }
       result = this.result(this.finished() ? 'done' : 'interrupted', records);
     } catch (err) {
-      if (!(err instanceof NonFiniteLossError)) throw err;
+      if (!(err instanceof NonFiniteLossError)) {
+        await prefetcher.close();
+        await this.sessions.clear();
+        // Parameters, momentum and `iteration` always agree (a step updates them together),
+        // so the last completed step can be saved whatever failed.
+        for (const h of this.hooks) {
+          try {
+            await h.onError?.(this, err);
+          } catch {
+            // The run's own error is the one to report.
+          }
+        }
+        throw err;
+      }
       result = { ...this.result('nan', records), message: err.message };
     } finally {
       await prefetcher.close();
