@@ -14,7 +14,7 @@ import { type SampleSource, datasetSource } from '../data/source.js';
 
 type Values = FlagValues;
 
-export { durationFlag, intListFlag, numberFlag, stringFlag } from '../core/flags.js';
+export { durationFlag, intListFlag, numberFlag, sizeFlag, stringFlag } from '../core/flags.js';
 
 /** parseArgs definitions of the flags that choose a model (shared by train, detect, eval). */
 export const MODEL_FLAGS = {

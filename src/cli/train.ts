@@ -2,13 +2,14 @@ import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { type Command, UserError } from './command.js';
-import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, durationFlag, intListFlag, loadSource, numberFlag, resolveConfig, stringFlag } from './common.js';
+import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, durationFlag, sizeFlag, intListFlag, loadSource, numberFlag, resolveConfig, stringFlag } from './common.js';
 import { readSidecar } from '../model/weights.js';
 import { architectureNames, mergeConfig } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
 import { Trainer, type TrainOptions, type TrainResult } from '../train/trainer.js';
 import { RunDirError, clearRun, lockRunDir, nextFreeRunDir, runFilesIn } from '../train/run_dir.js';
 import { paperSchedule } from '../train/schedule.js';
+import { defaultMaxMemory } from '../train/memory.js';
 import { checkOutputDir } from '../core/output.js';
 import { paperRecipe } from '../train/recipe.js';
 import { progressHook, runInterruptible } from './train_hooks.js';
@@ -74,6 +75,9 @@ Run:
   --checkpoint-every N iterations between checkpoints (default 500)
   --val-every N        iterations between validations (default: once per epoch)
   --threads N          threads for ONNX Runtime (default: all cores)
+  --max-memory SIZE    memory budget, e.g. 12G (default: 80% of the machine's memory). The
+                       run refuses to start when its largest step cannot fit, and keeps its
+                       compiled graphs (one per batch shape) within it
   --quiet              no progress bar
 
 Ctrl-C saves a checkpoint before exiting; --resume DIR continues from it.`;
@@ -109,6 +113,7 @@ const options = {
   'checkpoint-every': { type: 'string' },
   'val-every': { type: 'string' },
   threads: { type: 'string' },
+  'max-memory': { type: 'string' },
   quiet: { type: 'boolean' },
 } as const;
 
@@ -133,7 +138,7 @@ async function sourceFor(spec: string, values: Record<string, string | boolean |
 }
 
 /** Flags that may change on --resume; any other would be silently ignored, so it is refused. */
-const RESUME_FLAGS = ['resume', 'threads', 'quiet', 'iters', 'checkpoint-every', 'val-every', 'max-pixels'] as const;
+const RESUME_FLAGS = ['resume', 'threads', 'quiet', 'iters', 'checkpoint-every', 'val-every', 'max-pixels', 'max-memory'] as const;
 /** Flags holding paths, stored absolute in the checkpoint so --resume works from any folder. */
 const PATH_FLAGS = ['data', 'val', 'images', 'config', 'weights', 'out'] as const;
 
@@ -229,6 +234,7 @@ async function run(argv: string[]): Promise<number> {
   const minSizes = intListFlag(v, 'scale-jitter');
   const threads = numberFlag(v, 'threads', { integer: true, min: 1 });
   const checkpointEvery = numberFlag(v, 'checkpoint-every', { integer: true, min: 1 }) ?? 500;
+  const maxMemory = sizeFlag(v, 'max-memory') ?? defaultMaxMemory();
   const valEvery = numberFlag(v, 'val-every', { integer: true, min: 1 });
 
   const { dir: outDir, note } = resumed ? { dir: resumed.dir, note: undefined } : newRunDir(v);
@@ -274,6 +280,7 @@ async function run(argv: string[]): Promise<number> {
     valEvery: valEvery ?? perEpoch,
     timeBudget,
     strict: v['strict'] === true,
+    maxMemory,
     hooks: [progressHook(quiet)],
     extraState: { cli: absolutePaths({ ...v, out: outDir, 'exist-ok': undefined }) },
   };

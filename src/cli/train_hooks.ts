@@ -7,6 +7,7 @@ import type { CocoStats } from '../eval/coco.js';
 import type { StepRecord, TrainHook, TrainResult, Trainer } from '../train/trainer.js';
 import { ProgressBar } from './progress.js';
 import { InputError } from '../core/errors.js';
+import { MemoryBudgetError, gib } from '../train/memory.js';
 
 /** Progress bar, warnings and validation lines on stderr (`quiet`: warnings only). */
 export function progressHook(quiet: boolean): TrainHook {
@@ -76,6 +77,11 @@ export async function runInterruptible(trainer: Trainer, quiet: boolean, resumeH
   try {
     return await trainer.run({ signal: interrupt.signal });
   } catch (err) {
+    if (err instanceof MemoryBudgetError) {
+      throw new InputError(
+        `a training step on ${err.shape[0]} image(s) of ${err.shape[1]}x${err.shape[2]} needs about ${gib(err.needBytes)} GiB, over the --max-memory budget of ${gib(err.budgetBytes)} GiB: lower --batch, --min-size/--max-size (or --scale-jitter), or raise --max-memory`,
+      );
+    }
     const saved = trainer.lastCheckpoint;
     const note = saved ? ` The last completed step (${saved.iteration}) is checkpointed in ${saved.dir}${resumeHint ? `; continue with: ${resumeHint}` : ''}.` : ' No checkpoint was saved.';
     const what = (err instanceof Error ? err.message : String(err)).replace(/\.$/, '');

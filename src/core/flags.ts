@@ -46,3 +46,14 @@ export function intListFlag(values: Values, name: string): number[] | undefined 
   return xs;
 }
 
+
+/** A size in bytes: `16G`, `12.5GB`, `800M`, `800MiB`, or plain bytes. */
+export function sizeFlag(values: Values, name: string): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || raw.trim() === '') throw new InputError(`--${name} needs a value`);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(raw);
+  const bytes = m ? Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()) : NaN;
+  if (!(bytes > 0)) throw new InputError(`--${name} must be a size such as 16G or 800M, got '${raw}'`);
+  return Math.floor(bytes);
+}

@@ -54,6 +54,8 @@ export class Executable {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: opts.optimization ?? 'all',
+      ...(process.env['RETINANET_ORT_ARENA'] === '0' ? { enableCpuMemArena: false } : {}),
+      ...(process.env['RETINANET_ORT_MEMPATTERN'] === '0' ? { enableMemPattern: false } : {}),
       ...(opts.profilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profilePrefix } : {}),
     });
     return new Executable(session, inputs, outputs, bytes.byteLength);
@@ -72,7 +74,7 @@ export class Executable {
       ortFeeds[t.name] = new ort.Tensor(ORT_TYPE[t.dtype], data as never, [...t.shape]);
     }
     const names = this.outputs.map(outputName);
-    const result = await this.session.run(ortFeeds, names);
+    const result = process.env['RETINANET_ORT_SHRINK'] === '1' ? await this.session.run(ortFeeds, names, { extra: { memory: { enable_memory_arena_shrinkage: 'cpu:0' } } }) : await this.session.run(ortFeeds, names);
     return names.map((n) => result[n]!.data as HostArray);
   }
 
@@ -88,33 +90,52 @@ export class Executable {
 }
 
 /**
- * Compiled sessions keyed by a caller-chosen key (typically the input shapes), so that
- * a model run on a bounded set of image sizes compiles each graph once.
+ * Compiled sessions keyed by a caller-chosen key (typically the input shapes), so that a model
+ * run on a bounded set of image sizes compiles each graph once. Bounded by count and, when
+ * given, by memory: each entry declares the bytes it holds while cached (an estimate; see
+ * engine/memory.ts), and before a new one is built the least recently used entries are released
+ * — and their release awaited — until it fits. An entry larger than the whole budget is still
+ * built (alone): refusing work that cannot fit is the caller's check, made before a run starts.
  */
 export class SessionCache<T extends { release(): Promise<void> } = Executable> {
-  private readonly entries = new Map<string, Promise<T>>();
+  private readonly entries = new Map<string, { value: Promise<T>; bytes: number }>();
 
-  constructor(private readonly maxEntries = 16) {}
+  constructor(
+    private readonly maxEntries = 16,
+    /** Bytes the cached entries may hold together (default: no limit). */
+    private readonly maxBytes = Infinity,
+  ) {}
 
-  /** Returns the cached executable for `key`, building and compiling it on first use. */
-  get(key: string, build: () => Promise<T>): Promise<T> {
-    let e = this.entries.get(key);
-    if (e) {
+  /** Bytes the cached entries hold, as declared. */
+  get bytes(): number {
+    let b = 0;
+    for (const e of this.entries.values()) b += e.bytes;
+    return b;
+  }
+
+  /**
+   * Returns the cached executable for `key`, building and compiling it on first use. `bytes` is
+   * what the entry will hold while cached (0 when unknown or negligible).
+   */
+  async get(key: string, build: () => Promise<T>, bytes = 0): Promise<T> {
+    const hit = this.entries.get(key);
+    if (hit) {
       // Refresh recency.
       this.entries.delete(key);
-      this.entries.set(key, e);
-      return e;
+      this.entries.set(key, hit);
+      return hit.value;
     }
-    e = build();
-    this.entries.set(key, e);
-    e.catch(() => this.entries.delete(key));
-    while (this.entries.size > this.maxEntries) {
+    // Make room first: a session's memory is only back once its release has finished.
+    while (this.entries.size > 0 && (this.entries.size >= this.maxEntries || this.bytes + bytes > this.maxBytes)) {
       const oldest = this.entries.keys().next().value as string;
       const victim = this.entries.get(oldest)!;
       this.entries.delete(oldest);
-      void victim.then((x) => x.release()).catch(() => undefined);
+      await victim.value.then((x) => x.release()).catch(() => undefined);
     }
-    return e;
+    const value = build();
+    this.entries.set(key, { value, bytes });
+    value.catch(() => this.entries.delete(key));
+    return value;
   }
 
   get size(): number {
@@ -124,7 +145,7 @@ export class SessionCache<T extends { release(): Promise<void> } = Executable> {
   async clear(): Promise<void> {
     const all = [...this.entries.values()];
     this.entries.clear();
-    for (const e of all) await (await e).release();
+    for (const e of all) await (await e.value).release();
   }
 }
 

@@ -55,6 +55,10 @@ export function chwToHwcBytes(image: RgbImage): Uint8Array {
  */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 
+function megapixels(n: number): string {
+  return String(Number((n / 1e6).toPrecision(3)));
+}
+
 function defaultMaxPixels(): number {
   const v = Number(globalThis.process?.env?.['RETINANET_MAX_PIXELS']);
   return Number.isFinite(v) && v > 0 ? v : DEFAULT_MAX_PIXELS;
@@ -88,7 +92,7 @@ export async function decodeImage(bytes: Uint8Array, name = '<buffer>', options:
   }
   if (header.width !== undefined && header.height !== undefined && header.width * header.height > maxPixels) {
     throw new ImageError(
-      `image ${name} is ${header.width} x ${header.height} pixels (${((header.width * header.height) / 1e6).toFixed(0)} MP), over the limit of ${(maxPixels / 1e6).toFixed(0)} MP; refused (a decompression bomb, or raise the limit)`,
+      `image ${name} is ${header.width} x ${header.height} pixels (${megapixels(header.width * header.height)} MP), over the limit of ${megapixels(maxPixels)} MP; refused (a decompression bomb, or raise the limit)`,
     );
   }
   try {

@@ -162,6 +162,9 @@ export class ValidationHook implements TrainHook {
       categoryIds: this.categoryIds,
       onSkip: t.opts.strict ? undefined : (message) => t.warn(`validation: ${message}`),
     });
+    // The inference sessions of the validation images' shapes are not needed until the next
+    // validation: their memory goes back to training.
+    await t.model.dispose();
     const stats = result.stats;
     await t.emitValidation(stats, time);
     if (!t.best || stats.AP > t.best.ap) {

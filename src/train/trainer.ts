@@ -21,6 +21,7 @@ import { type TrainRecipe, paperRecipe } from './recipe.js';
 import { Sgd } from './sgd.js';
 import { type TrainExecutable, buildTrainGraph, globalNorm, trainFeeds } from './train_graph.js';
 import { defaultHooks } from './hooks.js';
+import { largestBatchShape, sessionBudget, trainSessionBytes } from './memory.js';
 
 export type { StepRecord } from './log.js';
 
@@ -47,6 +48,12 @@ export interface TrainOptions extends Partial<TrainRecipe> {
   /** Prepare batches in a worker thread (default true). */
   prefetchWorker?: boolean;
   /**
+   * Memory budget in bytes. Before the first step the run estimates the memory of its largest
+   * possible step and refuses (MemoryBudgetError) when it cannot fit; compiled sessions are then
+   * evicted by their estimated size to stay within it. Default: no budget (at most 4 sessions).
+   */
+  maxMemory?: number;
+  /**
    * An image that cannot be read stops the run (an InputError) instead of being skipped with a
    * warning and replaced by the next readable one.
    */
@@ -71,7 +78,7 @@ export interface TrainOptions extends Partial<TrainRecipe> {
 /** The options with every default filled in. */
 export type ResolvedTrainOptions = TrainRecipe &
   Required<Pick<TrainOptions, 'iters' | 'seed' | 'checkpointEvery' | 'valEvery' | 'prefetchWorker'>> &
-  Pick<TrainOptions, 'threads' | 'val' | 'outDir' | 'stopAt' | 'timeBudget' | 'hooks' | 'extraState' | 'strict'>;
+  Pick<TrainOptions, 'threads' | 'val' | 'outDir' | 'stopAt' | 'timeBudget' | 'hooks' | 'extraState' | 'strict' | 'maxMemory'>;
 
 /** Classification and box loss of one step (scalars, before the update). */
 export interface StepLosses {
@@ -144,7 +151,7 @@ export class Trainer {
   lastCheckpoint: { iteration: number; dir: string } | undefined;
   /** Data warnings seen in this run. */
   warnings = 0;
-  private readonly sessions = new SessionCache<TrainExecutable>(4);
+  private sessions = new SessionCache<TrainExecutable>(4);
   private elapsedBefore = 0;
   private startedAt = performance.now();
   private signal: AbortSignal | undefined;
@@ -242,7 +249,8 @@ export class Trainer {
   private async step(batch: PreparedBatch): Promise<StepRecord> {
     const [n, , h, w] = batch.shape;
     const numAnchors = batch.anchors.length / 4;
-    const train = await this.sessions.get(`${n}x${h}x${w}`, () => buildTrainGraph(this.model, n, h, w, numAnchors, this.opts.threads));
+    const bytes = this.opts.maxMemory !== undefined ? trainSessionBytes(this.model, n, h, w) : 0;
+    const train = await this.sessions.get(`${n}x${h}x${w}`, () => buildTrainGraph(this.model, n, h, w, numAnchors, this.opts.threads), bytes);
     const out = (await train.exe.run(trainFeeds(this.model, batch))) as Float32Array[];
     const losses: StepLosses = { classification: out[0]![0]!, box: out[1]![0]! };
     for (const hk of this.hooks) hk.afterLoss?.(this, losses);
@@ -282,6 +290,12 @@ export class Trainer {
     const records: StepRecord[] = [];
     let result: TrainResult;
     try {
+      if (o.maxMemory !== undefined) {
+        // Refused before any work when the largest step this recipe can make cannot fit.
+        const budget = sessionBudget(this.model, o.maxMemory, largestBatchShape(this.model, o.batchSize, o.padTo, o.minSizes));
+        await this.sessions.clear();
+        this.sessions = new SessionCache<TrainExecutable>(8, budget);
+      }
       for (const h of this.hooks) await h.beforeTrain?.(this);
       let next = this.iteration < this.planned ? prepare(this.iteration) : undefined;
       while (this.iteration < this.planned && next) {
