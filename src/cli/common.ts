@@ -5,6 +5,8 @@
 import { existsSync } from 'node:fs';
 export { isDirectory } from '../core/output.js';
 import { UserError } from './command.js';
+import path from 'node:path';
+import { ProgressBar } from './progress.js';
 import { type FlagValues, numberFlag, stringFlag } from '../core/flags.js';
 import { type DatasetFormat, DATASET_FORMATS, DatasetError, formatProblem, loadDataset } from '../data/datasets/index.js';
 import { type RetinaNetConfig, architectureNames } from '../model/config.js';
@@ -87,8 +89,15 @@ export async function loadSource(p: string, values: Values, splitFlag = 'split')
   if (format && !DATASET_FORMATS.includes(format as DatasetFormat)) throw new UserError(`--format must be one of ${DATASET_FORMATS.join(', ')}, got '${format}'`);
   const split = stringFlag(values, splitFlag);
   let loaded;
+  // Reading every image's header takes a while on big datasets: show it.
+  let bar: ProgressBar | undefined;
   try {
     loaded = await loadDataset(p, {
+      onProgress: (done, total) => {
+        if (values['quiet'] === true || total < 500) return;
+        bar ??= new ProgressBar(total, `scanning ${path.basename(p)}`);
+        bar.update(done);
+      },
       format: format as DatasetFormat | undefined,
       imagesDir: stringFlag(values, 'images'),
       split,
@@ -96,9 +105,11 @@ export async function loadSource(p: string, values: Values, splitFlag = 'split')
       checkImages: 'header',
     });
   } catch (err) {
+    bar?.done();
     if (err instanceof DatasetError && err.strict) throw new UserError(err.message.replace('(strict mode: stopped at the first problem)', '(--strict stops at the first problem; without it this item would be left out with a warning)'));
     throw err;
   }
+  bar?.done();
   const { dataset, problems } = loaded;
   if (problems.length > 0) {
     process.stderr.write(`${p}: ${problems.length} problem(s) found, affected items skipped (use --strict to stop instead):\n`);

@@ -7,7 +7,7 @@ import { DATASET_FORMATS, formatProblem, loadDataset, type DatasetFormat } from 
 import { datasetStats, SIZE_BIN_EDGES, type DatasetStats } from '../data/stats.js';
 import { type Command, UserError } from './command.js';
 import os from 'node:os';
-import { checkImageFiles } from '../data/check.js';
+import { checkDecodes } from '../data/check.js';
 import { checkOutputDir } from '../core/output.js';
 import { IMAGE_FLAGS, applyImageFlags } from './common.js';
 import { ProgressBar } from './progress.js';
@@ -120,7 +120,7 @@ async function check(argv: string[]): Promise<number> {
   if (!values['no-decode']) {
     // Headers alone miss what breaks a run later: truncated files decode only to a point.
     const bar = values.json ? undefined : new ProgressBar(loaded.dataset.images.length, 'decoding');
-    const found = await checkImageFiles(loaded.dataset, { concurrency: os.availableParallelism(), onProgress: (done) => bar?.update(done) });
+    const found = await checkDecodes(loaded.dataset, { concurrency: os.availableParallelism(), onProgress: (done) => bar?.update(done) });
     bar?.done();
     if (values.strict && found.length > 0) throw new UserError(`${formatProblem(found[0]!)} (--strict stops at the first problem)`);
     loaded.problems.push(...found);

@@ -17,7 +17,7 @@ export interface DecodeCheckOptions extends ImageDecodeOptions {
 }
 
 /** Decodes every image of `ds` and returns the problems found, in dataset order. */
-export async function checkImageFiles(ds: DetectionDataset, opts: DecodeCheckOptions = {}): Promise<DatasetProblem[]> {
+export async function checkDecodes(ds: DetectionDataset, opts: DecodeCheckOptions = {}): Promise<DatasetProblem[]> {
   const found: (DatasetProblem | undefined)[] = new Array(ds.images.length);
   let next = 0;
   let done = 0;

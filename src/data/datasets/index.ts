@@ -69,6 +69,8 @@ export interface LoadOptions extends ReadOptions {
    * each image header to fill in unknown sizes and catch size mismatches, 'none' trusts the annotations.
    */
   checkImages?: 'none' | 'exists' | 'header';
+  /** Called as image files are checked (`done` of `total`). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** A dataset with the problems found while reading it (always empty in strict mode). */
@@ -78,11 +80,13 @@ export interface LoadedDataset {
   problems: DatasetProblem[];
 }
 
-async function checkImageFiles(builder: DatasetBuilder, mode: 'exists' | 'header', log: ProblemLog): Promise<Set<PendingImage>> {
+async function checkImageFiles(builder: DatasetBuilder, mode: 'exists' | 'header', log: ProblemLog, onProgress?: (done: number, total: number) => void): Promise<Set<PendingImage>> {
   const drop = new Set<PendingImage>();
   const queue = [...builder.pending];
+  const total = queue.length;
+  let done = 0;
   const worker = async () => {
-    for (let img = queue.shift(); img; img = queue.shift()) {
+    for (let img = queue.shift(); img; img = queue.shift(), onProgress?.(++done, total)) {
       if (!existsSync(img.file)) {
         log.report(img.origin.file, img.origin.line, `image file ${img.file} not found; image skipped`);
         drop.add(img);
@@ -128,7 +132,7 @@ export async function loadDataset(p: string, options: LoadOptions = {}): Promise
       break;
   }
   const mode = options.checkImages ?? 'exists';
-  const drop = mode === 'none' ? new Set<PendingImage>() : await checkImageFiles(builder, mode, log);
+  const drop = mode === 'none' ? new Set<PendingImage>() : await checkImageFiles(builder, mode, log, options.onProgress);
   const dataset = builder.finish(drop);
   // Parse-time and validation-time problems arrive in two passes; report them in file order.
   const problems = [...log.problems].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : (a.line ?? 0) - (b.line ?? 0)));
