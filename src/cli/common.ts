@@ -7,11 +7,11 @@ export { isDirectory } from '../core/output.js';
 import { UserError } from './command.js';
 import path from 'node:path';
 import { ProgressBar } from './progress.js';
-import { type FlagValues, numberFlag, stringFlag } from '../core/flags.js';
+import { type FlagValues, numberFlag, sizeFlag, stringFlag } from '../core/flags.js';
 import { type DatasetFormat, DATASET_FORMATS, DatasetError, formatProblem, loadDataset } from '../data/datasets/index.js';
 import { type RetinaNetConfig, architectureNames } from '../model/config.js';
 import { type ConfigSources, MissingSidecarError, type ModelSidecar, resolveConfig as resolveModelConfig } from '../model/weights.js';
-import { RetinaNet } from '../model/model.js';
+import { RetinaNet, defaultMaxMemory } from '../model/model.js';
 import { type SampleSource, datasetSource } from '../data/source.js';
 
 type Values = FlagValues;
@@ -35,9 +35,10 @@ export const INFERENCE_FLAGS = {
   threads: { type: 'string' },
 } as const;
 
-/** parseArgs definitions of the image-decoding flags (train, detect, eval, data check). */
+/** parseArgs definitions of the image and memory flags (train, detect, eval, data check). */
 export const IMAGE_FLAGS = {
   'max-pixels': { type: 'string' },
+  'max-memory': { type: 'string' },
 } as const;
 
 /**
@@ -128,7 +129,10 @@ export async function loadSource(p: string, values: Values, splitFlag = 'split')
 export async function loadModel(weights: string, values: Values): Promise<RetinaNet> {
   if (!existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
   try {
-    return await RetinaNet.fromWeights(weights, configSources(values));
+    const model = await RetinaNet.fromWeights(weights, configSources(values));
+    // One compiled session per input shape: photos of many aspect ratios stay within the budget.
+    await model.setMemoryBudget(sizeFlag(values, 'max-memory') ?? defaultMaxMemory());
+    return model;
   } catch (err) {
     if (err instanceof MissingSidecarError) {
       throw new UserError(`${err.sidecarFile} is missing (the config 'retinanet train' saves beside the weights): give --arch NAME and --num-classes N, or --config FILE, to say which model ${err.weightsFile} holds`);

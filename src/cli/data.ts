@@ -94,7 +94,7 @@ async function check(argv: string[]): Promise<number> {
       draw: { type: 'string' },
       'draw-count': { type: 'string', default: '16' },
       'no-decode': { type: 'boolean', default: false },
-      ...IMAGE_FLAGS,
+      'max-pixels': IMAGE_FLAGS['max-pixels'],
     },
   });
   applyImageFlags(values);

@@ -40,6 +40,8 @@ Options:
   --threads N              threads for ONNX Runtime (default: all cores)
   --quiet                  no progress bar (warnings are still printed)
   --max-pixels N           refuse images over N pixels (default 100000000)
+  --max-memory SIZE        memory budget, e.g. 8G (default: 80% of the machine's memory): compiled
+                           graphs (one per padded image shape) are released beyond it
 
 Outputs are checked before any image is read. Results are appended to OUT.partial as images
 are done and OUT is written (atomically) at the end, also when the run fails part way.

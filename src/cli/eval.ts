@@ -78,6 +78,7 @@ Model on a dataset (detect, then COCO evaluation):
   --save-dets FILE   also write the detections as COCO results JSON
   --quiet            no progress bar
   --max-pixels N     refuse images over N pixels (default 100000000)
+  --max-memory SIZE  memory budget, e.g. 8G (default: 80% of the machine's memory)
   Model classes are matched to the dataset's categories by name when the model has class
   names; otherwise by index, or as COCO category ids for torchvision-style 91-class models.
 
@@ -294,7 +295,7 @@ export const evalCommand: Command = {
     if (typeof values['save-dets'] === 'string') checkOutputFile(values['save-dets'], '--save-dets');
     const modelMode = values.weights !== undefined || values.data !== undefined;
     if (!modelMode) {
-      const modelOnly = ['format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet', 'max-pixels'] as const;
+      const modelOnly = ['format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet', 'max-pixels', 'max-memory'] as const;
       const given = modelOnly.find((f) => values[f] !== undefined);
       if (given) throw new UserError(`--${given} applies to --weights/--data evaluation only`);
     }

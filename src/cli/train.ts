@@ -113,7 +113,6 @@ const options = {
   'checkpoint-every': { type: 'string' },
   'val-every': { type: 'string' },
   threads: { type: 'string' },
-  'max-memory': { type: 'string' },
   quiet: { type: 'boolean' },
 } as const;
 

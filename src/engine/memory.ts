@@ -48,3 +48,19 @@ export function estimateMemory(graph: Graph, outputs: readonly Tensor[], baked: 
   }
   return { peakActivations: peak, inputs, constants };
 }
+
+/**
+ * ONNX Runtime's resident memory for a compiled session after a run, over the graph's liveness
+ * peak: measured 2.6x for retinanet_resnet50_fpn's training graph at 512x640 (1.2 GiB resident
+ * for a 0.46 GiB estimate; docs/reliability.md): kernels' workspaces, copies around fused
+ * kernels and arena rounding.
+ */
+export const ORT_MEMORY_FACTOR = 2.6;
+
+/** What a compiled session holds whatever its graph (kernels, plans, thread-local buffers): measured on the demo model. */
+export const ORT_SESSION_OVERHEAD = 48 * 2 ** 20;
+
+/** Bytes a compiled ONNX Runtime session of a graph with this estimate holds after running. */
+export function sessionBytes(e: MemoryEstimate): number {
+  return Math.ceil(ORT_MEMORY_FACTOR * e.peakActivations + e.inputs + e.constants + ORT_SESSION_OVERHEAD);
+}

@@ -4,7 +4,9 @@
  * post-process, boxes back to original pixels).
  */
 import { Executable, SessionCache } from '../engine/runtime.js';
-import { Graph } from '../engine/graph.js';
+import { Graph, type Tensor } from '../engine/graph.js';
+import { estimateMemory, sessionBytes } from '../engine/memory.js';
+import os from 'node:os';
 import { type Detections, postprocessDetections } from '../detection/postprocess.js';
 import { postprocessBoxes, transformBatch } from '../data/transform.js';
 import type { RgbImage } from '../io/image.js';
@@ -33,13 +35,20 @@ export interface ImageDetections extends Detections {
   originalSize: [number, number];
 }
 
+/** The default memory budget of a run: 80% of the machine's memory. */
+export function defaultMaxMemory(): number {
+  return Math.floor(0.8 * os.totalmem());
+}
+
 export class RetinaNet {
   readonly store: ParameterStore;
   /** Name per label (index = label), when known: the config's, or the weights' sidecar's. */
   classNames: string[] | undefined;
   /** COCO category id per label, when known (a model trained here records its dataset's). */
   categoryIds: number[] | undefined;
-  private readonly sessions = new SessionCache(8);
+  private sessions = new SessionCache(8);
+  private readonly sessionEstimates = new Map<string, number>();
+  private memoryBudget = Infinity;
 
   /** Creates the model with freshly initialised parameters (seeded). */
   constructor(
@@ -96,14 +105,42 @@ export class RetinaNet {
     await writeWeights(file, this.store.values, this.parameterShapes(), this.config, { ...labels, ...extra });
   }
 
+  /**
+   * Bounds the memory its compiled inference sessions (one per padded input shape) hold
+   * together: beyond `bytes` the least recently used are released. Default: at most 8 sessions.
+   */
+  async setMemoryBudget(bytes: number): Promise<void> {
+    await this.sessions.clear();
+    this.memoryBudget = bytes;
+    this.sessions = new SessionCache(Number.isFinite(bytes) ? 64 : 8, bytes);
+  }
+
+  private inferenceGraph(n: number, h: number, w: number): { g: Graph; outputs: [Tensor, Tensor] } {
+    const g = new Graph();
+    const out = buildRetinaNet(g, this.store, g.input('images', 'float32', [n, 3, h, w]), this.config);
+    return { g, outputs: [out.clsLogits, out.boxDeltas] };
+  }
+
   /** The compiled inference graph for a padded batch shape (parameters baked in unless fed). */
   private inference(n: number, h: number, w: number, threads: number | undefined, feedParams: boolean): Promise<Executable> {
-    return this.sessions.get(`${n}x${h}x${w}@${threads ?? 'all'}${feedParams ? ':fed' : ''}`, async () => {
-      const g = new Graph();
-      const images = g.input('images', 'float32', [n, 3, h, w]);
-      const out = buildRetinaNet(g, this.store, images, this.config);
-      return Executable.create(g, [out.clsLogits, out.boxDeltas], { threads, bake: feedParams ? undefined : this.store.values });
-    });
+    const key = `${n}x${h}x${w}@${threads ?? 'all'}${feedParams ? ':fed' : ''}`;
+    let bytes = 0;
+    if (Number.isFinite(this.memoryBudget)) {
+      bytes = this.sessionEstimates.get(key) ?? 0;
+      if (!this.sessionEstimates.has(key)) {
+        const { g, outputs } = this.inferenceGraph(n, h, w);
+        bytes = sessionBytes(estimateMemory(g, outputs, feedParams ? undefined : new Set(this.store.values.keys())));
+        this.sessionEstimates.set(key, bytes);
+      }
+    }
+    return this.sessions.get(
+      key,
+      async () => {
+        const { g, outputs } = this.inferenceGraph(n, h, w);
+        return Executable.create(g, outputs, { threads, bake: feedParams ? undefined : this.store.values });
+      },
+      bytes,
+    );
   }
 
   /**

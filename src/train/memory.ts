@@ -6,30 +6,16 @@
  * compiled sessions the trainer keeps, one per padded batch shape, are evicted by these
  * estimates so that together they stay within the budget.
  */
-import os from 'node:os';
 import { InputError } from '../core/errors.js';
 import { Graph, type Tensor } from '../engine/graph.js';
 import { grad } from '../engine/autodiff.js';
-import { estimateMemory } from '../engine/memory.js';
+import { estimateMemory, sessionBytes } from '../engine/memory.js';
 import { lossTargetInputs, retinanetLoss } from '../detection/losses.js';
 import type { RetinaNet } from '../model/model.js';
 import { anchorsFor } from '../model/anchors.js';
 import { buildRetinaNet } from '../model/retinanet.js';
 
-/**
- * ONNX Runtime's resident memory for a compiled training session after a step, over the graph's
- * liveness peak: measured 2.6x for retinanet_resnet50_fpn at 512x640 (1.2 GiB resident for a
- * 0.46 GiB estimate; docs/reliability.md).
- */
-export const ORT_MEMORY_FACTOR = 2.6;
-
-/** What a compiled session holds whatever its graph (kernels, plans, thread-local buffers): measured on the demo model. */
-export const ORT_SESSION_OVERHEAD = 48 * 2 ** 20;
-
-/** The default memory budget: 80% of the machine's memory. */
-export function defaultMaxMemory(): number {
-  return Math.floor(0.8 * os.totalmem());
-}
+export { defaultMaxMemory } from '../model/model.js';
 
 const estimates = new WeakMap<RetinaNet, Map<string, number>>();
 
@@ -48,7 +34,7 @@ export function trainSessionBytes(model: RetinaNet, n: number, h: number, w: num
   const names = model.store.trainableNames();
   const grads = grad(loss.total, names.map((nm) => g.inputs.get(nm)!) as Tensor[]);
   const e = estimateMemory(g, [loss.classification, loss.box, ...grads], new Set(model.store.frozenValues().keys()));
-  const bytes = Math.ceil(ORT_MEMORY_FACTOR * e.peakActivations + e.inputs + e.constants + ORT_SESSION_OVERHEAD);
+  const bytes = sessionBytes(e);
   byShape.set(key, bytes);
   return bytes;
 }
