@@ -118,7 +118,20 @@ export class JsonlLogHook implements TrainHook {
   async loadState(_t: Trainer, state: TrainState): Promise<void> {
     this.resumed = true;
     if (!existsSync(this.file)) return;
-    const lines = (await readFile(this.file, 'utf8')).split('\n').filter((l) => l.trim() && (JSON.parse(l) as { iter: number }).iter <= state.iteration);
+    // A step record's `iter` is the step's index (the checkpoint holds steps 0 .. iteration - 1);
+    // a validation record's is the number of steps done when it ran. A run killed between a
+    // step's log line and its checkpoint leaves a line that the resumed run writes again.
+    // A line torn by a kill mid-write is dropped too.
+    const kept = (l: string): boolean => {
+      let r: { iter: number; type?: string };
+      try {
+        r = JSON.parse(l) as typeof r;
+      } catch {
+        return false;
+      }
+      return r.type === 'val' ? r.iter <= state.iteration : r.iter < state.iteration;
+    };
+    const lines = (await readFile(this.file, 'utf8')).split('\n').filter((l) => l.trim() && kept(l));
     await writeFile(this.file, lines.map((l) => l + '\n').join(''));
   }
 
