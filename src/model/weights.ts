@@ -108,6 +108,22 @@ function withoutModulePrefix(tensors: Map<string, Tensor>): Map<string, Tensor> 
   return new Map([...tensors].map(([n, t]) => [n.slice('module.'.length), t]));
 }
 
+/**
+ * torchvision's renames of RetinaNet checkpoints written before its version-2 modules (as its
+ * `_load_from_state_dict` does for `version < 2`): `backbone.fpn.{inner,layer}_blocks.<i>.<w|b>`
+ * -> `...<i>.0.<w|b>` and `head.<head>.conv.<2i>.<w|b>` -> `head.<head>.conv.<i>.0.<w|b>`. The
+ * published `retinanet_resnet50_fpn_coco` checkpoint predates them. Other names pass unchanged.
+ */
+export function upgradeTorchvisionNames(tensors: Map<string, Tensor>): Map<string, Tensor> {
+  const rename = (name: string): string =>
+    name
+      .replace(/^(backbone\.fpn\.(?:inner|layer)_blocks\.\d+)\.(weight|bias)$/, '$1.0.$2')
+      .replace(/^(head\.(?:classification|regression)_head\.conv)\.(\d+)\.(weight|bias)$/, (_m, head: string, i: string, type: string) => (Number(i) % 2 === 0 ? `${head}.${Number(i) / 2}.0.${type}` : _m));
+  const names = [...tensors.keys()];
+  if (!names.some((n) => rename(n) !== n)) return tensors;
+  return new Map([...tensors].map(([n, t]) => [tensors.has(rename(n)) ? n : rename(n), t]));
+}
+
 function mismatchError(file: string, describeModel: string, m: WeightMismatch, hint = ''): InputError {
   const list = (title: string, xs: string[]): string => (xs.length ? `\n  ${title} (${xs.length}):\n    ${xs.slice(0, 20).join('\n    ')}${xs.length > 20 ? `\n    ... and ${xs.length - 20} more` : ''}` : '');
   return new InputError(`weights ${file} do not fit ${describeModel}:` + list('missing', m.missing) + list('unexpected', m.unexpected) + list('wrong shape', m.wrongShape) + hint);
@@ -177,7 +193,8 @@ export async function readWeightsReport(
   const isClassifier = (name: string): boolean => name.startsWith(CLASSIFIER_PREFIX);
   const looksLikeBackbone = st.tensors.has('conv1.weight') && st.tensors.has('layer1.0.conv1.weight');
   const hint = looksLikeBackbone ? `\n  (${file} holds a bare ResNet, e.g. ImageNet weights: load it as backbone weights, --backbone-weights)` : '';
-  const out = matchTensors(file, st, shapes, describeModel, (n) => n, (n) => opts.replaceClassifier === true && isClassifier(n), hint);
+  const upgraded: TensorFile = { ...st, tensors: upgradeTorchvisionNames(withoutModulePrefix(st.tensors)) };
+  const out = matchTensors(file, upgraded, shapes, describeModel, (n) => n, (n) => opts.replaceClassifier === true && isClassifier(n), hint);
   if (out.report.initialized.length > 0) {
     const w = withoutModulePrefix(st.tensors).get(`${CLASSIFIER_PREFIX}weight`);
     if (w && w.shape.length === 4 && w.shape[0]! % anchorsPerLocation === 0) out.report.fileClasses = w.shape[0]! / anchorsPerLocation;
