@@ -185,6 +185,8 @@ async function resumeFlags(dir: string, given: Values): Promise<{ v: Values; res
   const saved = (state.options['cli'] ?? {}) as Values;
   const v: Values = { ...saved, out: dir };
   for (const f of RESUME_FLAGS.slice(1)) if (given[f] !== undefined) v[f] = given[f];
+  // The stages the run trains are the checkpoint's (runs saved before the flag existed included).
+  v['trainable-backbone-layers'] ??= String(state.config.backbone.trainableLayers);
   const scheduleIters = state.plan?.scheduleIters ?? Number(state.options['iters']);
   let itersChanged = false;
   if (given['iters'] !== undefined) {

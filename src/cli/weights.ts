@@ -60,8 +60,9 @@ export function downloadProgress(label: string, quiet: boolean): { onProgress: (
         }
         return;
       }
-      bar ??= new ProgressBar(Math.max(1, Math.ceil(p.total / 1e6)), `${label} MB`);
-      bar.update(Math.floor(p.received / 1e6));
+      const total = Math.max(1, Math.ceil(p.total / 1e6));
+      bar ??= new ProgressBar(total, `${label} MB`);
+      bar.update(p.received >= p.total ? total : Math.floor(p.received / 1e6));
     },
     done: () => bar?.done(),
   };
