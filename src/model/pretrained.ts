@@ -6,7 +6,7 @@
  * config and class names (a sidecar in the cache), so it loads with no other option.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../core/errors.js';
@@ -286,13 +286,21 @@ function byHand(loc: WeightsLocation): string {
 export async function fetchWeights(spec: string, opts: FetchWeightsOptions = {}): Promise<FetchedWeights> {
   const loc = locateWeights(spec, opts);
   if (existsSync(loc.file)) {
+    if (opts.sha256 !== undefined) {
+      // The download's digest is recorded in the converted file's metadata.
+      const recorded = (await readSafetensorsMetadata(loc.file))['sha256'];
+      if (recorded !== undefined && unmetChecksum(recorded, [opts.sha256]) !== undefined) {
+        throw new InputError(`${loc.file} was converted from a download with SHA-256 ${recorded}, not one starting with ${opts.sha256.toLowerCase()}`);
+      }
+    }
     await writeEntrySidecar(loc);
     return { ...loc, fetched: false };
   }
   const expected = [loc.sha256Prefix, opts.sha256].filter((s): s is string => s !== undefined);
+  let digest: string;
   if (existsSync(loc.download)) {
-    // A file put in the cache by hand (or a conversion that failed): check it like a download.
-    const digest = await sha256File(loc.download);
+    // A file put in the cache by hand: check it like a download.
+    digest = await sha256File(loc.download);
     const unmet = unmetChecksum(digest, expected);
     if (unmet !== undefined) {
       await rm(loc.download, { force: true });
@@ -300,7 +308,7 @@ export async function fetchWeights(spec: string, opts: FetchWeightsOptions = {})
     }
   } else {
     try {
-      await downloadFile(loc.url, loc.download, { sha256: expected, onProgress: opts.onProgress, signal: opts.signal, maxBytes: opts.maxBytes, idleTimeoutMs: opts.idleTimeoutMs });
+      ({ sha256: digest } = await downloadFile(loc.url, loc.download, { sha256: expected, onProgress: opts.onProgress, signal: opts.signal, maxBytes: opts.maxBytes, idleTimeoutMs: opts.idleTimeoutMs }));
     } catch (err) {
       if (err instanceof DownloadError && (err.reason === 'network' || err.reason === 'timeout' || (err.reason === 'http' && !opts.mirror && !process.env['RETINANET_WEIGHTS_MIRROR']))) {
         throw new DownloadError(`${err.message}. To get ${loc.name} without this connection: ${byHand(loc)}`, err.url, err.reason);
@@ -309,17 +317,38 @@ export async function fetchWeights(spec: string, opts: FetchWeightsOptions = {})
     }
   }
   try {
+    // Written atomically: another process converting the same download at once is harmless.
     await importWeights(loc.download, loc.file, {
       sidecar: loc.entry?.sidecar?.(),
-      metadata: { url: isWeightsUrl(spec) ? spec : (loc.entry?.url ?? loc.url), ...(loc.entry ? { name: loc.entry.name } : {}) },
+      metadata: { url: isWeightsUrl(spec) ? spec : (loc.entry?.url ?? loc.url), sha256: digest, ...(loc.entry ? { name: loc.entry.name } : {}) },
     });
   } catch (err) {
-    await rm(loc.file, { force: true });
-    await rm(sidecarPath(loc.file), { force: true });
+    if (existsSync(loc.file)) return { ...loc, fetched: true };
     throw err;
+  } finally {
+    // Converted or not convertible: nothing but the converted file stays.
+    await rm(loc.download, { force: true });
   }
-  await rm(loc.download, { force: true });
   return { ...loc, fetched: true };
+}
+
+/** The `__metadata__` of a safetensors file, reading only its header. */
+async function readSafetensorsMetadata(file: string): Promise<Record<string, string>> {
+  const fh = await open(file, 'r');
+  try {
+    const head = new Uint8Array(8);
+    await fh.read(head, 0, 8, 0);
+    const n = Number(new DataView(head.buffer).getBigUint64(0, true));
+    if (!(n > 0 && n < 100_000_000)) return {};
+    const json = new Uint8Array(n);
+    await fh.read(json, 0, n, 8);
+    const header = JSON.parse(new TextDecoder().decode(json)) as { __metadata__?: Record<string, string> };
+    return header.__metadata__ ?? {};
+  } catch {
+    return {};
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Options of {@link resolveWeights}. */
@@ -355,6 +384,6 @@ export async function cachePretrained(file: string, opts: WeightsCacheOptions = 
   if (!known) return undefined;
   const loc = locateWeights(known.entry.name, opts);
   await mkdir(path.dirname(loc.file), { recursive: true });
-  await importWeights(file, loc.file, { sidecar: known.entry.sidecar?.(), metadata: { url: known.entry.url, name: known.entry.name } });
+  await importWeights(file, loc.file, { sidecar: known.entry.sidecar?.(), metadata: { url: known.entry.url, sha256: known.sha256, name: known.entry.name } });
   return { ...loc, fetched: true };
 }

@@ -174,6 +174,13 @@ test('a URL: its file name\'s SHA-256 prefix and --sha256 are checked; no Conten
   assert.equal(got.file, path.join(home, 'weights', `tiny-${PREFIX}.safetensors`));
   assertBitIdentical(got.file);
   assert.deepEqual(cacheFiles(home), [`tiny-${PREFIX}.safetensors`]);
+  // Cached already: --sha256 is checked against the digest recorded at conversion.
+  await assert.rejects(fetchWeights(`${server.base}/ok/${FILE}`, { sha256: 'abcdef' }), /was converted from a download with SHA-256 [0-9a-f]{64}, not one starting with abcdef/);
+  assert.equal((await fetchWeights(`${server.base}/ok/${FILE}`, { sha256: PREFIX })).fetched, false);
+  // A name without a checksum: a web page instead of a checkpoint is refused, and not kept.
+  const page = env('ok');
+  await assert.rejects(fetchWeights(`${server.base}/html/model.pth`), /model\.pth is neither a PyTorch checkpoint \(torch\.save\) nor a safetensors file/);
+  assert.deepEqual(cacheFiles(page), []);
   const other = env('ok');
   await expectFailure(fetchWeights(`${server.base}/ok/${FILE}`, { sha256: 'abcdef' }), 'checksum', /expected one starting with abcdef/);
   await expectFailure(fetchWeights(`${server.base}/ok/tiny-12345678.pth`), 'checksum', /expected one starting with 12345678/);

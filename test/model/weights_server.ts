@@ -4,6 +4,7 @@
  *   /ok/<name>      the file, with Content-Length
  *   /chunked/<name> the file without Content-Length
  *   /other/<name>   other bytes (a checksum mismatch)
+ *   /html/<name>    a web page instead of the file
  *   /error/<name>   HTTP 500
  *   /cut/<name>     Content-Length of the whole file, half of it, then the connection is destroyed
  *   /stall/<name>   headers, a few bytes, then nothing (an idle timeout)
@@ -43,6 +44,10 @@ export async function startWeightsServer(body: Uint8Array): Promise<WeightsServe
         res.end(other);
         return;
       }
+      case 'html':
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end('<html><body>Sign in to download</body></html>');
+        return;
       case 'error':
         res.writeHead(500, { 'content-type': 'text/plain' });
         res.end('boom');
