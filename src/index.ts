@@ -34,7 +34,18 @@ export {
   loadConfigFile,
   validateConfig,
 } from './model/config.js';
-export { type ModelSidecar, type ConfigSources, readSidecar, sidecarPath, resolveConfig } from './model/weights.js';
+export { type ModelSidecar, type ConfigSources, type LoadWeightsOptions, type WeightsLoadReport, readSidecar, sidecarPath, resolveConfig } from './model/weights.js';
+export {
+  type PretrainedEntry,
+  type FetchWeightsOptions,
+  type FetchedWeights,
+  PRETRAINED,
+  COCO_CATEGORIES,
+  fetchWeights,
+  resolveWeights,
+  importWeights,
+  weightsHome,
+} from './model/pretrained.js';
 export { labelCategories, type LabelMapping, type CategoryTable } from './model/labels.js';
 export { evaluateModel, toCocoResults, type EvaluateOptions } from './model/evaluate.js';
 

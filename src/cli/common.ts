@@ -2,7 +2,7 @@
  * Flag parsing and model/dataset resolution shared by the `train`, `detect`, `eval` and `demo`
  * commands, so every command validates input the same way and fails with the same clear messages.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 export { isDirectory } from '../core/output.js';
 import { UserError } from './command.js';
 import path from 'node:path';
@@ -13,6 +13,9 @@ import { type RetinaNetConfig, architectureNames } from '../model/config.js';
 import { type ConfigSources, MissingSidecarError, type ModelSidecar, resolveConfig as resolveModelConfig } from '../model/weights.js';
 import { RetinaNet, defaultMaxMemory } from '../model/model.js';
 import { type SampleSource, datasetSource } from '../data/source.js';
+import { findPretrained, isWeightsUrl, pretrainedNames } from '../model/pretrained.js';
+import { type StartingWeights, defaultTrainableLayers } from '../model/finetune.js';
+import { fetchWithProgress } from './weights.js';
 
 type Values = FlagValues;
 
@@ -123,13 +126,38 @@ export async function loadSource(p: string, values: Values, splitFlag = 'split')
 
 
 /**
- * The model of `--weights` with the MODEL_FLAGS applied; weights without their sidecar need
- * --arch/--num-classes or --config, and the error says so.
+ * Checks a weights flag without touching the network: a file, a named checkpoint of the right
+ * kind (a detector for --weights, an ImageNet ResNet for --backbone-weights) or an http(s) URL.
+ */
+export function checkWeightsSpec(spec: string, flag: string, kind: 'retinanet' | 'backbone' = 'retinanet'): void {
+  if (existsSync(spec) || isWeightsUrl(spec)) return;
+  const entry = findPretrained(spec);
+  if (!entry) throw new UserError(`${flag} ${spec} not found: neither a file nor named weights (${pretrainedNames().join(', ')}; see 'retinanet weights list') nor an http(s) URL`);
+  if (entry.kind !== kind) {
+    throw new UserError(kind === 'retinanet'
+      ? `${flag} ${spec}: ${spec} is an ImageNet backbone, not a detector; start a training run from it with 'retinanet train --backbone-weights ${spec}'`
+      : `${flag} ${spec}: ${spec} is a whole detector, not a backbone; start from it with --weights ${spec}`);
+  }
+}
+
+/**
+ * The file behind a weights flag: a file as it is; a NAME or URL downloaded into the cache on
+ * first use (progress on stderr unless `quiet`), checked and converted (model/pretrained.ts).
+ */
+export async function weightsFile(spec: string, flag: string, kind: 'retinanet' | 'backbone' = 'retinanet', quiet = false): Promise<string> {
+  checkWeightsSpec(spec, flag, kind);
+  if (existsSync(spec)) return spec;
+  return (await fetchWithProgress(spec, quiet)).loc.file;
+}
+
+/**
+ * The model of `--weights` (a file, a NAME or a URL) with the MODEL_FLAGS applied; weights
+ * without their sidecar need --arch/--num-classes or --config, and the error says so.
  */
 export async function loadModel(weights: string, values: Values): Promise<RetinaNet> {
-  if (!existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
+  const file = await weightsFile(weights, '--weights', 'retinanet', values['quiet'] === true);
   try {
-    const model = await RetinaNet.fromWeights(weights, configSources(values));
+    const model = await RetinaNet.fromWeights(file, configSources(values));
     // One compiled session per input shape: photos of many aspect ratios stay within the budget.
     await model.setMemoryBudget(sizeFlag(values, 'max-memory') ?? defaultMaxMemory());
     return model;
@@ -139,4 +167,42 @@ export async function loadModel(weights: string, values: Values): Promise<Retina
     }
     throw err;
   }
+}
+
+/** What `train` starts from: the files of --weights / --backbone-weights, and the trainable backbone stages. */
+export interface TrainStart extends StartingWeights {
+  /** --trainable-backbone-layers, else torchvision's default (3 pretrained, 5 from scratch); undefined: the --config file's. */
+  trainableLayers?: number;
+  /** The named ImageNet ResNet of --backbone-weights, for an early depth check. */
+  backboneDepth?: number;
+}
+
+/**
+ * The train flags that choose where a run starts: --weights and --backbone-weights (files,
+ * NAMEs or URLs, fetched into the cache here) and --trainable-backbone-layers (0-5; default 3
+ * with pretrained weights, 5 without, unless a --config file sets backbone.trainableLayers).
+ */
+export async function trainStart(values: Values, quiet: boolean): Promise<TrainStart> {
+  const weights = stringFlag(values, 'weights');
+  const backbone = stringFlag(values, 'backbone-weights');
+  if (weights && backbone) throw new UserError('give either --weights or --backbone-weights, not both (a RetinaNet checkpoint holds its backbone)');
+  const given = numberFlag(values, 'trainable-backbone-layers', { integer: true, min: 0, max: 5 });
+  if (weights) checkWeightsSpec(weights, '--weights', 'retinanet');
+  if (backbone) checkWeightsSpec(backbone, '--backbone-weights', 'backbone');
+  const configFile = stringFlag(values, 'config');
+  let fromConfig = false;
+  if (given === undefined && configFile && existsSync(configFile)) {
+    try {
+      const raw = JSON.parse(readFileSync(configFile, 'utf8')) as { backbone?: { trainableLayers?: unknown } };
+      fromConfig = raw.backbone?.trainableLayers !== undefined;
+    } catch {
+      // resolveConfig reports an unreadable config file.
+    }
+  }
+  return {
+    weights: weights ? await weightsFile(weights, '--weights', 'retinanet', quiet) : undefined,
+    backboneWeights: backbone ? await weightsFile(backbone, '--backbone-weights', 'backbone', quiet) : undefined,
+    trainableLayers: given ?? (fromConfig ? undefined : defaultTrainableLayers(weights !== undefined || backbone !== undefined)),
+    backboneDepth: backbone ? findPretrained(backbone)?.depth : undefined,
+  };
 }

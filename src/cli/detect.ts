@@ -14,14 +14,16 @@ import { loadImage } from '../io/image.js';
 import { drawDetections } from '../io/draw.js';
 import type { CocoResult } from '../eval/types.js';
 
-const help = `Usage: retinanet detect <image or folder...> --weights W.safetensors [options]
+const help = `Usage: retinanet detect <image or folder...> --weights W [options]
 
 Detects objects and writes COCO results JSON (image_id, category_id, bbox = [x, y, w, h] in
 original pixels, score).
 
 Options:
-  --weights FILE           weights (safetensors, torchvision state_dict names); a FILE.json
-                           sidecar written by 'train' supplies the config and class names
+  --weights W              weights: a safetensors or .pth file with torchvision state_dict
+                           names (a FILE.json sidecar written by 'train' supplies the config
+                           and class names), or a NAME of 'retinanet weights list' such as
+                           retinanet_resnet50_fpn_coco (downloaded on first use), or a URL
   --arch NAME              ${architectureNames().join(', ')}
   --config FILE            JSON config ({"arch": NAME, ...overrides})
   --num-classes N          number of classes (torchvision COCO weights: 91)
@@ -47,6 +49,9 @@ Outputs are checked before any image is read. Results are appended to OUT.partia
 are done and OUT is written (atomically) at the end, also when the run fails part way.
 An image that cannot be read or detected on is reported and skipped; the others are still
 processed.`;
+
+/** Detections at least this confident are counted by class name in the last line. */
+const SUMMARY_SCORE = 0.5;
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.bmp', '.gif']);
 
@@ -115,7 +120,7 @@ async function run(argv: string[]): Promise<number> {
   applyImageFlags(values);
   if (positionals.length === 0) throw new UserError(`give at least one image or folder\n\n${help}`);
   const weights = stringFlag(values, 'weights');
-  if (!weights) throw new UserError('--weights is required (a safetensors file with torchvision state_dict names)');
+  if (!weights) throw new UserError("--weights is required (a safetensors or .pth file with torchvision state_dict names, or a NAME of 'retinanet weights list')");
   const inference = inferenceOptions(values);
   const drawScore = numberFlag(values, 'draw-score', { min: 0, max: 1 });
   const quiet = values.quiet === true;
@@ -139,6 +144,8 @@ async function run(argv: string[]): Promise<number> {
   const classNames = model.classNames ?? [];
   const categoryIds = model.categoryIds ?? Array.from({ length: model.config.numClasses }, (_, i) => i);
   const drawMin = drawScore ?? inference.scoreThresh ?? model.config.inference.scoreThresh;
+  // Detections scoring at least SUMMARY_SCORE, counted by class for the last line.
+  const confident = new Map<number, number>();
   if (drawDir) await mkdir(drawDir, { recursive: true });
   const results = new IncrementalResults(out);
   const imageList: { id: number; file_name: string; width: number; height: number }[] = [];
@@ -164,6 +171,9 @@ async function run(argv: string[]): Promise<number> {
         const image = await loadImage(file);
         const [det] = await model.detect([image], inference);
         await results.add(toCocoResults(det!, id, categoryIds));
+        det!.labels.forEach((label, j) => {
+          if (det!.scores[j]! >= SUMMARY_SCORE) confident.set(label, (confident.get(label) ?? 0) + 1);
+        });
         imageList.push({ id, file_name: path.basename(file), width: image.width, height: image.height });
         if (drawDir) await drawDetections(image, { boxes: det!.boxes, labels: det!.labels, scores: det!.scores }, drawTargets[k]!, { classNames, minScore: drawMin, caption: `score >= ${drawMin}` });
       } catch (err) {
@@ -180,7 +190,9 @@ async function run(argv: string[]): Promise<number> {
     await model.dispose();
   }
   const drawn = drawDir ? `; drawn images (boxes with score >= ${drawMin}) in ${drawDir}` : '';
-  process.stdout.write(`${results.count} detections on ${imageList.length} image(s) written to ${out}${drawn}${failed ? `; ${failed} image(s) skipped` : ''}\n`);
+  const top = [...confident].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 10);
+  const summary = classNames.length > 0 && top.length > 0 ? `; scoring >= ${SUMMARY_SCORE}: ${top.map(([label, n]) => `${classNames[label] ?? label} ${n}`).join(', ')}` : '';
+  process.stdout.write(`${results.count} detections on ${imageList.length} image(s) written to ${out}${drawn}${failed ? `; ${failed} image(s) skipped` : ''}${summary}\n`);
   return failed > 0 && imageList.length === 0 ? 1 : 0;
 }
 

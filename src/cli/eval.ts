@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,7 +22,7 @@ import {
 } from '../eval/index.js';
 import { type Command, UserError } from './command.js';
 import { checkOutputDir, checkOutputFile } from '../core/output.js';
-import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag } from './common.js';
+import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, checkWeightsSpec, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag } from './common.js';
 import { labelCategories } from '../model/labels.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
@@ -32,7 +32,7 @@ import type { SampleSource } from '../data/source.js';
 
 const help = `Usage: retinanet eval --gt GT.json --dets RESULTS.json [options]
        retinanet eval --voc-gt XML_DIR --voc-dets TXT_DIR [--names FILE] [options]
-       retinanet eval --weights W.safetensors --data DATASET [options]
+       retinanet eval --weights W --data DATASET [options]
 
 COCO bbox evaluation with the same numbers as pycocotools' COCOeval (12-line summary),
 or Pascal VOC AP per class (area-under-curve and VOC2007 11-point, difficult ignored),
@@ -55,8 +55,9 @@ VOC:
   --iou X            IoU threshold for a true positive (default 0.5)
 
 Model on a dataset (detect, then COCO evaluation):
-  --weights FILE     weights (safetensors, torchvision names); a FILE.json sidecar written by
-                     'train' supplies the config and class names
+  --weights W        weights: a safetensors or .pth file with torchvision names (a FILE.json
+                     sidecar written by 'train' supplies the config and class names), or
+                     a NAME of 'retinanet weights list' (downloaded on first use), or a URL
   --data PATH        COCO .json, VOC folder, keras-retinanet .csv, YOLO folder, or 'synthetic'
                      for the built-in synthetic validation split
   --format F         coco | voc | csv | yolo (default: detected)
@@ -193,7 +194,7 @@ async function runModel(v: Values): Promise<number> {
   for (const flag of ['gt', 'dets', 'voc-gt', 'voc-dets', 'img-ids', 'cat-ids']) {
     if (v[flag] !== undefined) throw new UserError(`--${flag} cannot be combined with --weights/--data`);
   }
-  if (!existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
+  checkWeightsSpec(weights, '--weights');
   const maxImages = numberFlag(v, 'max-images', { integer: true, min: 1 });
   const seed = numberFlag(v, 'seed', { integer: true, min: 0 });
   if (seed !== undefined && data !== 'synthetic') throw new UserError('--seed applies to --data synthetic only');

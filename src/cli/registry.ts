@@ -5,6 +5,7 @@ import { trainCommand } from './train.js';
 import { detectCommand } from './detect.js';
 import { demoCommand } from './demo.js';
 import { benchCommand } from './bench.js';
+import { weightsCommand } from './weights.js';
 
 /** All sub-commands, in the order `retinanet --help` lists them. Add one import + one entry per command. */
 export const commands: Command[] = [
@@ -13,5 +14,6 @@ export const commands: Command[] = [
   detectCommand,
   evalCommand,
   dataCommand,
+  weightsCommand,
   benchCommand,
 ];

@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { type Command, UserError } from './command.js';
-import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, durationFlag, sizeFlag, intListFlag, loadSource, numberFlag, resolveConfig, stringFlag } from './common.js';
+import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, durationFlag, sizeFlag, intListFlag, loadSource, numberFlag, resolveConfig, stringFlag, trainStart } from './common.js';
+import { describeLoad, loadStartingWeights } from '../model/finetune.js';
 import { readSidecar } from '../model/weights.js';
 import { architectureNames, mergeConfig } from '../model/config.js';
 import { RetinaNet } from '../model/model.js';
@@ -40,7 +41,16 @@ Model:
   --arch NAME          ${architectureNames().join(', ')}
                        (default retinanet_resnet50_fpn)
   --config FILE        JSON config ({"arch": NAME, ...overrides})
-  --weights FILE       initial weights (safetensors, torchvision names)
+  --weights W          start from these weights (fine-tuning): a safetensors or .pth file with
+                       torchvision names, a NAME of 'retinanet weights list' (e.g.
+                       retinanet_resnet50_fpn_coco) or a URL. A classification layer for
+                       another class count is re-initialised (normal std 0.01, prior bias)
+  --backbone-weights W start from an ImageNet ResNet (file, NAME such as resnet50, or URL):
+                       loaded into the backbone, BatchNorm statistics included; FPN and heads
+                       initialised
+  --trainable-backbone-layers K  backbone stages that train, counted from layer4 (0-5, as
+                       torchvision): default 3 (conv1 and layer1 frozen) when starting from
+                       weights, 5 from scratch. Frozen stages cost no gradient computation
   --min-size N         short side of training images (default from the architecture)
   --max-size N         long side limit
   --scale-jitter LIST  short sides to sample from per batch, e.g. 640,672,704,736,768,800
@@ -93,6 +103,8 @@ const options = {
   ...IMAGE_FLAGS,
   ...MODEL_FLAGS,
   weights: { type: 'string' },
+  'backbone-weights': { type: 'string' },
+  'trainable-backbone-layers': { type: 'string' },
   'scale-jitter': { type: 'string' },
   'size-divisible': { type: 'string' },
   loss: { type: 'string' },
@@ -139,7 +151,7 @@ async function sourceFor(spec: string, values: Record<string, string | boolean |
 /** Flags that may change on --resume; any other would be silently ignored, so it is refused. */
 const RESUME_FLAGS = ['resume', 'threads', 'quiet', 'iters', 'checkpoint-every', 'val-every', 'max-pixels', 'max-memory'] as const;
 /** Flags holding paths, stored absolute in the checkpoint so --resume works from any folder. */
-const PATH_FLAGS = ['data', 'val', 'images', 'config', 'weights', 'out'] as const;
+const PATH_FLAGS = ['data', 'val', 'images', 'config', 'weights', 'backbone-weights', 'out'] as const;
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -148,7 +160,8 @@ function absolutePaths(v: Values): Values {
   const out: Values = { ...v };
   for (const f of PATH_FLAGS) {
     const p = out[f];
-    if (typeof p === 'string' && p !== 'synthetic') out[f] = path.resolve(p);
+    // Weights given by NAME or URL stay as they are.
+    if (typeof p === 'string' && p !== 'synthetic' && !(f.endsWith('weights') && !existsSync(p))) out[f] = path.resolve(p);
   }
   return out;
 }
@@ -172,6 +185,8 @@ async function resumeFlags(dir: string, given: Values): Promise<{ v: Values; res
   const saved = (state.options['cli'] ?? {}) as Values;
   const v: Values = { ...saved, out: dir };
   for (const f of RESUME_FLAGS.slice(1)) if (given[f] !== undefined) v[f] = given[f];
+  // The stages the run trains are the checkpoint's (runs saved before the flag existed included).
+  v['trainable-backbone-layers'] ??= String(state.config.backbone.trainableLayers);
   const scheduleIters = state.plan?.scheduleIters ?? Number(state.options['iters']);
   let itersChanged = false;
   if (given['iters'] !== undefined) {
@@ -219,9 +234,11 @@ async function run(argv: string[]): Promise<number> {
   const itersFlag = numberFlag(v, 'iters', { integer: true, min: 1 });
   if (epochs !== undefined && itersFlag !== undefined) throw new UserError('give either --iters or --epochs, not both');
   const timeBudget = durationFlag(v, 'time-budget');
-  const weights = stringFlag(v, 'weights');
-  if (weights && !existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
-  let cfg = resolveConfig(v, weights ? readSidecar(weights) : undefined);
+  const start = await trainStart(v, v['quiet'] === true);
+  let cfg = resolveConfig(v, start.weights ? readSidecar(start.weights) : undefined);
+  if (start.backboneDepth !== undefined && start.backboneDepth !== cfg.backbone.depth) {
+    throw new UserError(`--backbone-weights ${String(v['backbone-weights'])} is a ResNet-${start.backboneDepth} and ${cfg.name}'s backbone a ResNet-${cfg.backbone.depth}: choose an --arch or --config with that depth`);
+  }
   const lossName = stringFlag(v, 'loss') ?? cfg.loss.classification;
   if (!['focal', 'ce', 'focal-star'].includes(lossName)) throw new UserError(`--loss must be focal, ce or focal-star, got '${lossName}'`);
   const numClasses = numberFlag(v, 'num-classes', { integer: true, min: 1 });
@@ -248,6 +265,7 @@ async function run(argv: string[]): Promise<number> {
     numClasses: numClasses ?? train.classNames.length,
     classNames: [...train.classNames],
     loss: { classification: lossName as 'focal' | 'ce' | 'focal-star', gamma, alpha },
+    ...(start.trainableLayers !== undefined ? { backbone: { trainableLayers: start.trainableLayers } } : {}),
   });
   if (cfg.numClasses < train.classNames.length) throw new UserError(`--num-classes ${cfg.numClasses} is smaller than the dataset's ${train.classNames.length} classes`);
 
@@ -255,7 +273,8 @@ async function run(argv: string[]): Promise<number> {
   // With a time budget and no length given, the length is capped only by the budget.
   const iters = itersFlag ?? (epochs === undefined && timeBudget !== undefined ? NO_CAP : Math.max(1, Math.round((epochs ?? 12) * perEpoch)));
   const model = new RetinaNet(cfg, seed);
-  if (weights && !resumeDir) await model.loadWeights(weights);
+  const loaded = resumeDir ? undefined : await loadStartingWeights(model, start);
+  if (loaded && !quiet) process.stderr.write(`${describeLoad(loaded, cfg, String(v['weights'] ?? v['backbone-weights']))}\n`);
   // A longer --iters on --resume keeps the schedule where it was placed (its warmup and x0.1
   // points), so the rate is never raised again after a drop.
   const keptSchedule = resumed?.itersChanged ? paperSchedule(lr ?? paperRecipe({ batch }).lr, resumed.scheduleIters, warmupIters) : undefined;

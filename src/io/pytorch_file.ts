@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { decodeTorchCheckpoint, isTorchCheckpoint, TorchCheckpointError, type TorchReadOptions, type TorchStateDict } from './pytorch.js';
-import { decodeSafetensors, type SafetensorsFile } from './safetensors.js';
+import { decodeSafetensors, SafetensorsError, type SafetensorsFile } from './safetensors.js';
 
 /**
  * Node file access for the PyTorch checkpoint reader: a thin wrapper, so that src/io/pytorch.ts
@@ -33,6 +33,13 @@ export interface TensorFile extends SafetensorsFile {
 export async function readTensorFile(path: string, options: Omit<TorchReadOptions, 'source'> = {}): Promise<TensorFile> {
   const bytes = await read(path);
   if (isTorchCheckpoint(bytes)) return decodeTorchCheckpoint(bytes, { ...options, source: path });
-  const file = decodeSafetensors(bytes, { keepF64: options.keepF64 ?? false, source: path });
+  let file: SafetensorsFile;
+  try {
+    file = decodeSafetensors(bytes, { keepF64: options.keepF64 ?? false, source: path });
+  } catch (err) {
+    // Say what it is not: a web page saved as .pth gets no safetensors-only diagnosis.
+    if (err instanceof SafetensorsError) throw new SafetensorsError(`${path} is neither a PyTorch checkpoint (torch.save) nor a safetensors file (${err.message.replace(`${path}: `, '').replace(/^not a valid safetensors file: /, '')})`);
+    throw err;
+  }
   return { ...file, format: 'safetensors' };
 }

@@ -19,6 +19,11 @@ export interface RetinaNetConfig {
     trainableLayers: number;
     /** Stem / first-stage width; 64 in torchvision (other values change tensor shapes). */
     baseWidth: number;
+    /**
+     * FrozenBatchNorm2d's eps: 1e-5 (torchvision's default); 0 for torchvision's COCO_V1
+     * `retinanet_resnet50_fpn` weights, which torchvision loads with `overwrite_eps(model, 0.0)`.
+     */
+    bnEps: number;
   };
   fpn: {
     channels: number;
@@ -81,7 +86,7 @@ function base(): RetinaNetConfig {
   return {
     name: 'retinanet_resnet50_fpn',
     numClasses: 91,
-    backbone: { depth: 50, trainableLayers: 3, baseWidth: 64 },
+    backbone: { depth: 50, trainableLayers: 3, baseWidth: 64, bnEps: 1e-5 },
     fpn: { channels: 256, p6From: 'p5' },
     head: { convs: 4, groupNorm: false, priorProbability: 0.01 },
     anchors: {
@@ -115,7 +120,7 @@ export const ARCHITECTURES: Record<string, () => RetinaNetConfig> = {
   retinanet_resnet18_fpn_small: () => {
     const c = base();
     c.name = 'retinanet_resnet18_fpn_small';
-    c.backbone = { depth: 18, trainableLayers: 5, baseWidth: 64 };
+    c.backbone = { depth: 18, trainableLayers: 5, baseWidth: 64, bnEps: 1e-5 };
     c.fpn = { channels: 128, p6From: 'c5' };
     c.head.convs = 2;
     c.transform.minSize = 512;
@@ -156,6 +161,8 @@ export function mergeConfig(cfg: RetinaNetConfig, patch: DeepPartial<RetinaNetCo
 export function validateConfig(c: RetinaNetConfig): RetinaNetConfig {
   if (![18, 34, 50, 101].includes(c.backbone.depth)) throw new InputError(`config: backbone.depth must be 18, 34, 50 or 101, got ${c.backbone.depth}`);
   if (!Number.isInteger(c.backbone.baseWidth) || c.backbone.baseWidth < 8) throw new InputError(`config: backbone.baseWidth must be an integer >= 8, got ${c.backbone.baseWidth}`);
+  if (!Number.isInteger(c.backbone.trainableLayers) || c.backbone.trainableLayers < 0 || c.backbone.trainableLayers > 5) throw new InputError(`config: backbone.trainableLayers must be an integer from 0 to 5, got ${c.backbone.trainableLayers}`);
+  if (!(c.backbone.bnEps >= 0 && c.backbone.bnEps < 1)) throw new InputError(`config: backbone.bnEps must be >= 0 and < 1, got ${c.backbone.bnEps}`);
   if (!Number.isInteger(c.numClasses) || c.numClasses < 1) throw new InputError(`config: numClasses must be a positive integer, got ${c.numClasses}`);
   if (c.anchors.sizes.length !== STRIDES.length || c.anchors.aspectRatios.length !== STRIDES.length) {
     throw new InputError(`config: anchors.sizes and anchors.aspectRatios need one list per level P3-P7 (5)`);

@@ -2,6 +2,8 @@
 export * from './config.js';
 export * from './model.js';
 export * from './weights.js';
+export * from './pretrained.js';
+export * from './finetune.js';
 export * from './labels.js';
 export * from './evaluate.js';
 export { anchorsFor, type AnchorSet } from './anchors.js';

@@ -10,11 +10,14 @@ import os from 'node:os';
 import { type Detections, postprocessDetections } from '../detection/postprocess.js';
 import { postprocessBoxes, transformBatch } from '../data/transform.js';
 import type { RgbImage } from '../io/image.js';
-import { ParameterStore } from '../nn/params.js';
-import type { RetinaNetConfig } from './config.js';
+import { ParameterStore, initialize } from '../nn/params.js';
+import { type RetinaNetConfig, anchorsPerLocationOf } from './config.js';
 import { anchorsFor } from './anchors.js';
 import { applyTrainableLayers, buildRetinaNet } from './retinanet.js';
-import { type ConfigSources, MissingSidecarError, readSidecar, readWeightsFor, resolveConfig, sidecarPath, writeWeights } from './weights.js';
+import {
+  type ConfigSources, type LoadWeightsOptions, type WeightsLoadReport, MissingSidecarError,
+  readBackboneWeights, readSidecar, readWeightsReport, resolveConfig, sidecarPath, writeWeights,
+} from './weights.js';
 
 export interface InferenceOptions {
   threads?: number;
@@ -85,14 +88,40 @@ export class RetinaNet {
   }
 
   /**
-   * Loads weights from a safetensors file with torchvision's state_dict names. Every model
-   * tensor must be present with its shape; extra tensors are an error too (except BatchNorm's
-   * `num_batches_tracked`), so that a wrong architecture never loads silently.
+   * Loads weights from a safetensors file or a PyTorch checkpoint (told by content) with
+   * torchvision's state_dict names. Every model tensor must be present with its shape; extra
+   * tensors are an error too (except BatchNorm's `num_batches_tracked`), so that a wrong
+   * architecture never loads silently. With `{ replaceClassifier: true }` (fine-tuning), a
+   * classification layer for another class count is left out and re-initialised as the paper
+   * says (normal std 0.01, prior bias); the report says what was loaded and re-initialised.
    */
-  async loadWeights(file: string): Promise<void> {
-    const values = await readWeightsFor(file, this.parameterShapes(), `${this.config.name} with ${this.config.numClasses} classes`);
+  async loadWeights(file: string, opts: LoadWeightsOptions = {}): Promise<WeightsLoadReport> {
+    const { values, report } = await readWeightsReport(file, this.parameterShapes(), `${this.config.name} with ${this.config.numClasses} classes`, opts, anchorsPerLocationOf(this.config));
     for (const [name, v] of values) this.store.values.set(name, v);
+    this.reinitialize(report.initialized);
     await this.sessions.clear();
+    return report;
+  }
+
+  /**
+   * Loads an ImageNet ResNet `state_dict` (torchvision's `resnet50` names: `conv1.weight`,
+   * `layer1.0.conv1.weight`, ...; `fc.*` ignored) into `backbone.body.*`, BatchNorm statistics
+   * and affine included; every other parameter (FPN, heads) is re-initialised.
+   */
+  async loadBackboneWeights(file: string): Promise<WeightsLoadReport> {
+    const { values, report } = await readBackboneWeights(file, this.parameterShapes(), `${this.config.name} (ResNet-${this.config.backbone.depth}, base width ${this.config.backbone.baseWidth})`);
+    for (const [name, v] of values) this.store.values.set(name, v);
+    this.reinitialize(report.initialized);
+    await this.sessions.clear();
+    return report;
+  }
+
+  /** Sets parameters back to their initialiser's values (the same as a fresh model with this seed). */
+  private reinitialize(names: readonly string[]): void {
+    for (const name of names) {
+      const info = this.store.info.get(name)!;
+      this.store.values.set(name, initialize(name, info.shape, info.init, this.store.seed));
+    }
   }
 
   /**

@@ -25,7 +25,7 @@ export function buildRetinaNet(graph: Graph, store: ParameterStore, images: Tens
   if (c !== 3) throw new GraphError(`RetinaNet: images must have 3 channels, got ${c}`);
   if (h % 32 !== 0 || w % 32 !== 0) throw new GraphError(`RetinaNet: image size ${h}x${w} must be a multiple of 32 (pad the batch)`);
   const s = { graph, store };
-  const [, c3, c4, c5] = resnet(s, images, cfg.backbone.depth, 'backbone.body.', cfg.backbone.baseWidth);
+  const [, c3, c4, c5] = resnet(s, images, cfg.backbone.depth, 'backbone.body.', cfg.backbone.baseWidth, cfg.backbone.bnEps);
   const features = fpn(s, [c3, c4, c5], cfg.fpn.channels, cfg.fpn.p6From);
   const a = anchorsPerLocationOf(cfg);
   const grids = gridSizesFor(h, w, STRIDES);
