@@ -69,6 +69,11 @@ export class RetinaNet {
     return model;
   }
 
+  /** Number of classes K (the config's). */
+  get numClasses(): number {
+    return this.config.numClasses;
+  }
+
   /** Parameter names with their shapes, in declaration order. */
   parameterShapes(): Map<string, readonly number[]> {
     return new Map([...this.store.info].map(([n, i]) => [n, i.shape]));
