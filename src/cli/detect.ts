@@ -6,20 +6,23 @@ import { type Command, UserError } from './command.js';
 import { INFERENCE_FLAGS, MODEL_FLAGS, configSources, inferenceOptions, isDirectory, stringFlag } from './common.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
-import { RetinaNet } from '../model/model.js';
+import { loadDetector } from '../model/detector.js';
 import { toCocoResults } from '../model/evaluate.js';
 import { loadImage } from '../io/image.js';
 import { drawDetections } from '../io/draw.js';
 import type { CocoResult } from '../eval/types.js';
 
-const help = `Usage: retinanet detect <image or folder...> --weights W.safetensors [options]
+const help = `Usage: retinanet detect <image or folder...> --weights W.safetensors|model.onnx [options]
 
 Detects objects and writes COCO results JSON (image_id, category_id, bbox = [x, y, w, h] in
 original pixels, score).
 
 Options:
   --weights FILE           weights (safetensors, torchvision state_dict names); a FILE.json
-                           sidecar written by 'train' supplies the config and class names
+                           sidecar written by 'train' supplies the config and class names.
+                           Or a model written by 'retinanet export' (.onnx, float32 or int8):
+                           config and class names come from it, and its built-in post-processing
+                           can only be tightened (higher --score-thresh, fewer detections)
   --arch NAME              ${architectureNames().join(', ')}
   --config FILE            JSON config ({"arch": NAME, ...overrides})
   --num-classes N          number of classes (torchvision COCO weights: 91)
@@ -95,9 +98,9 @@ async function run(argv: string[]): Promise<number> {
   const drawDir = stringFlag(values, 'draw');
   if (drawDir) await mkdir(drawDir, { recursive: true });
 
-  const model = await RetinaNet.fromWeights(weights, sources);
+  const model = await loadDetector(weights, sources);
   const classNames = model.classNames ?? [];
-  const categoryIds = model.categoryIds ?? Array.from({ length: model.config.numClasses }, (_, i) => i);
+  const categoryIds = model.categoryIds ?? Array.from({ length: model.numClasses }, (_, i) => i);
   const results: CocoResult[] = [];
   const imageList: { id: number; file_name: string; width: number; height: number }[] = [];
   const bar = files.length > 1 ? new ProgressBar(files.length, 'detect') : undefined;

@@ -25,14 +25,14 @@ import { INFERENCE_FLAGS, MODEL_FLAGS, configSources, inferenceOptions, loadSour
 import { labelCategories } from '../model/labels.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
-import { RetinaNet } from '../model/model.js';
+import { loadDetector } from '../model/detector.js';
 import { evaluateModel } from '../model/evaluate.js';
 import { syntheticSources } from '../data/synthetic_source.js';
 import type { SampleSource } from '../data/source.js';
 
 const help = `Usage: retinanet eval --gt GT.json --dets RESULTS.json [options]
        retinanet eval --voc-gt XML_DIR --voc-dets TXT_DIR [--names FILE] [options]
-       retinanet eval --weights W.safetensors --data DATASET [options]
+       retinanet eval --weights W.safetensors|model.onnx --data DATASET [options]
 
 COCO bbox evaluation with the same numbers as pycocotools' COCOeval (12-line summary),
 or Pascal VOC AP per class (area-under-curve and VOC2007 11-point, difficult ignored),
@@ -53,7 +53,8 @@ VOC:
 
 Model on a dataset (detect, then COCO evaluation):
   --weights FILE     weights (safetensors, torchvision names); a FILE.json sidecar written by
-                     'train' supplies the config and class names
+                     'train' supplies the config and class names; or a model written by
+                     'retinanet export' (.onnx, float32 or int8), class names from its metadata
   --data PATH        COCO .json, VOC folder, keras-retinanet .csv, YOLO folder, or 'synthetic'
                      for the built-in synthetic validation split
   --format F         coco | voc | csv | yolo (default: detected)
@@ -160,8 +161,8 @@ async function runModel(v: Values): Promise<number> {
   const saveDets = stringFlag(v, 'save-dets');
   // Only the validation split is needed; one training image keeps the generator's work minimal.
   const source: SampleSource = data === 'synthetic' ? syntheticSources({ seed: seed ?? 0, trainCount: 1, valCount: maxImages }).val : await loadSource(data, v);
-  const model = await RetinaNet.fromWeights(weights, sources);
-  const { categoryIds, note } = labelCategories(model.config.numClasses, model.classNames, source);
+  const model = await loadDetector(weights, sources);
+  const { categoryIds, note } = labelCategories(model.numClasses, model.classNames, source);
   if (note) process.stderr.write(`note: ${note}\n`);
   const count = Math.min(source.length, maxImages ?? Infinity);
 
