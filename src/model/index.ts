@@ -20,3 +20,4 @@ export {
   type ExportMetadata,
   type ExportedInference,
 } from './export.js';
+export { exportDetectorInt8, type Int8ExportOptions, type QuantizationReport } from './quantize.js';
