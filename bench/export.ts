@@ -3,8 +3,10 @@
  * per image with the float32 and the int8 export (model/export.ts, model/quantize.ts) run by
  * ONNX Runtime, and RetinaNet.detect (host pre/post-processing around the network graph) for
  * reference, all in the same run and interleaved round by round. Deterministic hash weights
- * (src/nn/hash_init.ts), so the numbers say nothing about accuracy (see docs/export.md for AP).
- * `retinanet bench export [--threads N] [--runs N] [--rounds R] [--size HxW] [--calibrate-images N]`.
+ * (src/nn/hash_init.ts), so the numbers say nothing about accuracy (see docs/export.md for AP);
+ * `--weights FILE` times a trained model instead (safetensors + sidecar, e.g. the BCCD model),
+ * still on a generated image of `--size` and calibrated on generated images.
+ * `retinanet bench export [--threads N] [--runs N] [--rounds R] [--size HxW] [--calibrate-images N] [--weights FILE]`.
  */
 import { InputError } from '../src/core/errors.js';
 import { numberFlag } from '../src/core/flags.js';
@@ -24,14 +26,15 @@ interface Options {
   h: number;
   w: number;
   calibrationImages: number;
+  weights?: string;
 }
 
 function parse(argv: string[]): Options {
   const values: Record<string, string> = {};
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i]!;
-    if (!['--threads', '--runs', '--rounds', '--size', '--calibrate-images'].includes(flag) || argv[i + 1] === undefined) {
-      throw new InputError(`bench export: unknown or incomplete option '${flag}' (takes --threads N, --runs N, --rounds R, --size HxW, --calibrate-images N)`);
+    if (!['--threads', '--runs', '--rounds', '--size', '--calibrate-images', '--weights'].includes(flag) || argv[i + 1] === undefined) {
+      throw new InputError(`bench export: unknown or incomplete option '${flag}' (takes --threads N, --runs N, --rounds R, --size HxW, --calibrate-images N, --weights FILE)`);
     }
     values[flag.slice(2)] = argv[i + 1]!;
   }
@@ -44,6 +47,7 @@ function parse(argv: string[]): Options {
     h: Number(size[1]),
     w: Number(size[2]),
     calibrationImages: numberFlag(values, 'calibrate-images', { integer: true, min: 1 }) ?? 4,
+    weights: values['weights'],
   };
 }
 
@@ -58,9 +62,14 @@ function hashImage(h: number, w: number, seed: string): RgbImage {
 
 export async function main(argv: string[]): Promise<void> {
   const o = parse(argv);
-  const cfg = configFor('retinanet_resnet50_fpn', { transform: { minSize: Math.min(o.h, o.w), maxSize: Math.max(o.h, o.w) }, inference: { detectionsPerImg: 300 } });
-  const model = new RetinaNet(cfg);
-  for (const [name, info] of model.store.info) model.store.values.set(name, hashWeight(name, info.shape));
+  let model: RetinaNet;
+  if (o.weights) {
+    model = await RetinaNet.fromWeights(o.weights);
+  } else {
+    const cfg = configFor('retinanet_resnet50_fpn', { transform: { minSize: Math.min(o.h, o.w), maxSize: Math.max(o.h, o.w) }, inference: { detectionsPerImg: 300 } });
+    model = new RetinaNet(cfg);
+    for (const [name, info] of model.store.info) model.store.values.set(name, hashWeight(name, info.shape));
+  }
   const image = hashImage(o.h, o.w, 'bench-image');
   const feed = { image: { data: chwToHwcBytes(image), dims: [o.h, o.w, 3] } };
 
@@ -94,7 +103,8 @@ export async function main(argv: string[]): Promise<void> {
       }
     }
   }
-  console.log(`retinanet_resnet50_fpn (hash weights), one ${o.h}x${o.w} image, detect per image, ${o.threads} threads, ${o.rounds} rounds x ${o.runs} runs interleaved`);
+  const what = o.weights ? `${model.config.name} (${o.weights}, network at ${model.config.transform.minSize}/${model.config.transform.maxSize})` : 'retinanet_resnet50_fpn (hash weights)';
+  console.log(`${what}, one ${o.h}x${o.w} image, detect per image, ${o.threads} threads, ${o.rounds} rounds x ${o.runs} runs interleaved`);
   console.log(`  models: float32 ${(fp32.length / 1e6).toFixed(1)} MB (export ${exportMs.toFixed(0)} ms), int8 ${(int8.length / 1e6).toFixed(1)} MB (calibration on ${o.calibrationImages} images + export ${int8Ms.toFixed(0)} ms)`);
   const med: Record<string, number> = {};
   for (const [name, ts] of Object.entries(times)) {
