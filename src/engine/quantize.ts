@@ -87,8 +87,8 @@ export function planQdq(graph: Graph, outputs: readonly Tensor[], opts: PlanOpti
       measured(afterRelu(n.outputs[0]!));
     } else if (n.opType === 'Add' && n.inputs.every((i) => i !== null && points.has(i))) {
       measured(afterRelu(n.outputs[0]!));
-    } else if ((n.opType === 'MaxPool' || (n.opType === 'Resize' && n.attrs['mode']?.value === 'nearest')) && x && points.has(x) && n.outputs.length >= 1) {
-      // MaxPool's optional Indices output is never used in inference graphs.
+    } else if ((n.opType === 'MaxPool' || (n.opType === 'Resize' && n.attrs['mode']?.value === 'nearest')) && x && points.has(x)) {
+      // Their output lies in their input's range (MaxPool's optional Indices output is never used in inference graphs).
       const src = points.get(x)!.sameAs ?? x;
       if (!points.has(n.outputs[0]!)) points.set(n.outputs[0]!, { sameAs: src });
     }

@@ -66,8 +66,6 @@ export interface DetectionGraph {
   labels: Tensor;
   /** The settings baked in. */
   inference: ExportedInference;
-  /** The preprocessed, padded network input [1, 3, H', W'] (what int8 calibration observes first). */
-  networkInput: Tensor;
 }
 
 /** The post-processing settings of `model` with `opts` applied, checked. */
@@ -103,10 +101,10 @@ function dimAt(shape: Tensor, i: number): Tensor {
 
 /**
  * torchvision's GeneralizedRCNNTransform (eval) on one uint8 HWC image, in the graph: returns
- * the padded network input [1, 3, H', W'] and the resized (unpadded) size as int64 [2] and
+ * the padded network input [1, 3, H', W'] and the resized (unpadded) and original sizes as
  * float32 [2] ([height, width]).
  */
-function preprocess(g: Graph, image: Tensor, cfg: RetinaNetConfig, ref: readonly [number, number]): { input: Tensor; resizedF: Tensor; resized: Tensor; originalF: Tensor } {
+function preprocess(g: Graph, image: Tensor, cfg: RetinaNetConfig, ref: readonly [number, number]): { input: Tensor; resizedF: Tensor; originalF: Tensor } {
   const t = cfg.transform;
   // ToTensor: [H, W, 3] uint8 -> [1, 3, H, W] float in [0, 1].
   let x = op.div(op.cast(image, 'float32'), 255);
@@ -132,7 +130,7 @@ function preprocess(g: Graph, image: Tensor, cfg: RetinaNetConfig, ref: readonly
   const ph = Math.ceil(rh / SIZE_DIVISIBLE) * SIZE_DIVISIBLE;
   const pw = Math.ceil(rw / SIZE_DIVISIBLE) * SIZE_DIVISIBLE;
   const input = op.padTo(x, pads, [1, 3, ph, pw]);
-  return { input, resized, resizedF: op.cast(resized, 'float32'), originalF: hw };
+  return { input, resizedF: op.cast(resized, 'float32'), originalF: hw };
 }
 
 interface LevelCandidates {
@@ -255,7 +253,6 @@ export function buildDetectionGraph(model: RetinaNet, opts: DetectionGraphOption
     scores: g.output('scores', best.values, ['detections']),
     labels: g.output('labels', op.gather(labels, keep), ['detections']),
     inference: inf,
-    networkInput: pre.input,
   };
 }
 
