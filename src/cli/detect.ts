@@ -15,7 +15,7 @@ import { loadImage } from '../io/image.js';
 import { drawDetections } from '../io/draw.js';
 import type { CocoResult } from '../eval/types.js';
 
-const help = `Usage: retinanet detect <image or folder...> --weights W [options]
+const help = `Usage: retinanet detect <image or folder...> --weights W|model.onnx [options]
 
 Detects objects and writes COCO results JSON (image_id, category_id, bbox = [x, y, w, h] in
 original pixels, score).
@@ -25,6 +25,9 @@ Options:
                            names (a FILE.json sidecar written by 'train' supplies the config
                            and class names), or a NAME of 'retinanet weights list' such as
                            retinanet_resnet50_fpn_coco (downloaded on first use), or a URL
+                           Or a model written by 'retinanet export' (.onnx, float32 or int8):
+                           config and class names come from it, and its built-in post-processing
+                           can only be tightened (higher --score-thresh, fewer detections)
   --arch NAME              ${architectureNames().join(', ')}
   --config FILE            JSON config ({"arch": NAME, ...overrides})
   --num-classes N          number of classes (torchvision COCO weights: 91)
@@ -153,8 +156,8 @@ async function run(argv: string[]): Promise<number> {
 
   const model = await loadModel(weights, values);
   const classNames = model.classNames ?? [];
-  const categoryIds = model.categoryIds ?? Array.from({ length: model.config.numClasses }, (_, i) => i);
-  const drawMin = drawScore ?? inference.scoreThresh ?? model.config.inference.scoreThresh;
+  const categoryIds = model.categoryIds ?? Array.from({ length: model.numClasses }, (_, i) => i);
+  const drawMin = drawScore ?? inference.scoreThresh ?? model.scoreThresh;
   // Detections scoring at least SUMMARY_SCORE, counted by class for the last line.
   const confident = new Map<number, number>();
   if (drawDir) await mkdir(drawDir, { recursive: true });

@@ -32,7 +32,7 @@ import type { SampleSource } from '../data/source.js';
 
 const help = `Usage: retinanet eval --gt GT.json --dets RESULTS.json [options]
        retinanet eval --voc-gt XML_DIR --voc-dets TXT_DIR [--names FILE] [options]
-       retinanet eval --weights W --data DATASET [options]
+       retinanet eval --weights W|model.onnx --data DATASET [options]
 
 COCO bbox evaluation with the same numbers as pycocotools' COCOeval (12-line summary),
 or Pascal VOC AP per class (area-under-curve and VOC2007 11-point, difficult ignored),
@@ -58,6 +58,8 @@ Model on a dataset (detect, then COCO evaluation):
   --weights W        weights: a safetensors or .pth file with torchvision names (a FILE.json
                      sidecar written by 'train' supplies the config and class names), or
                      a NAME of 'retinanet weights list' (downloaded on first use), or a URL
+                     Or a model written by 'retinanet export' (.onnx, float32 or int8):
+                     config and class names come from its metadata
   --data PATH        COCO .json, VOC folder, keras-retinanet .csv, YOLO folder, or 'synthetic'
                      for the built-in synthetic validation split
   --format F         coco | voc | csv | yolo (default: detected)
@@ -203,7 +205,7 @@ async function runModel(v: Values): Promise<number> {
   // Only the validation split is needed; one training image keeps the generator's work minimal.
   const source: SampleSource = data === 'synthetic' ? syntheticSources({ seed: seed ?? 0, trainCount: 1, valCount: maxImages }).val : await loadSource(data, v);
   const model = await loadModel(weights, v);
-  const { categoryIds, note } = labelCategories(model.config.numClasses, model.classNames, source);
+  const { categoryIds, note } = labelCategories(model.numClasses, model.classNames, source);
   if (note) process.stderr.write(`note: ${note}\n`);
   const count = Math.min(source.length, maxImages ?? Infinity);
 

@@ -3,6 +3,7 @@ import { evalCommand } from './eval.js';
 import { dataCommand } from './data.js';
 import { trainCommand } from './train.js';
 import { detectCommand } from './detect.js';
+import { exportCommand } from './export.js';
 import { demoCommand } from './demo.js';
 import { benchCommand } from './bench.js';
 import { weightsCommand } from './weights.js';
@@ -12,6 +13,7 @@ export const commands: Command[] = [
   demoCommand,
   trainCommand,
   detectCommand,
+  exportCommand,
   evalCommand,
   dataCommand,
   weightsCommand,

@@ -6,7 +6,8 @@ import { InputError } from '../core/errors.js';
 import type { CocoEvalResult } from '../eval/coco.js';
 import { type CocoResult, xyxyToCocoBox } from '../eval/types.js';
 import { type SampleSource, cocoGroundTruth } from '../data/source.js';
-import type { ImageDetections, InferenceOptions, RetinaNet } from './model.js';
+import type { ImageDetections, InferenceOptions } from './model.js';
+import type { Detector } from './detector.js';
 
 /** Detections of one image as COCO results (`bbox` = [x, y, w, h] in original pixels). */
 export function toCocoResults(det: ImageDetections, imageId: number, categoryIds: readonly number[]): CocoResult[] {
@@ -33,7 +34,7 @@ export interface EvaluateOptions extends InferenceOptions {
 }
 
 /** Detects on every sample and evaluates against its ground truth. */
-export async function evaluateModel(model: RetinaNet, source: SampleSource, opts: EvaluateOptions = {}): Promise<{ result: CocoEvalResult; detections: CocoResult[] }> {
+export async function evaluateModel(model: Detector, source: SampleSource, opts: EvaluateOptions = {}): Promise<{ result: CocoEvalResult; detections: CocoResult[] }> {
   const indices = opts.indices ?? [...Array(source.length).keys()];
   const detections: CocoResult[] = [];
   const evaluated: number[] = [];
