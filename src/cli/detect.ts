@@ -155,6 +155,7 @@ async function run(argv: string[]): Promise<number> {
   const drawTargets = drawDir ? drawingNames(files, drawDir) : [];
 
   const model = await loadModel(weights, values);
+  model.checkOptions?.(inference);
   const classNames = model.classNames ?? [];
   const categoryIds = model.categoryIds ?? Array.from({ length: model.numClasses }, (_, i) => i);
   const drawMin = drawScore ?? inference.scoreThresh ?? model.scoreThresh;

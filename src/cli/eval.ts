@@ -22,13 +22,15 @@ import {
 } from '../eval/index.js';
 import { type Command, UserError } from './command.js';
 import { checkOutputDir, checkOutputFile } from '../core/output.js';
+import { writeAtomic } from '../core/atomic.js';
+import { type ShardManifest, inShard, parseShard, shardManifestPath } from '../data/shard.js';
 import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, checkWeightsSpec, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag } from './common.js';
 import { labelCategories } from '../model/labels.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
 import { evaluateModel } from '../model/evaluate.js';
 import { syntheticSources } from '../data/synthetic_source.js';
-import type { SampleSource } from '../data/source.js';
+import { type SampleSource, cocoGroundTruth } from '../data/source.js';
 
 const help = `Usage: retinanet eval --gt GT.json --dets RESULTS.json [options]
        retinanet eval --voc-gt XML_DIR --voc-dets TXT_DIR [--names FILE] [options]
@@ -53,6 +55,9 @@ VOC:
   --voc-dets DIR     folder of <image>.txt files, lines '<class> <score> <xmin> <ymin> <xmax> <ymax>'
   --names FILE       class names, one per line (numeric classes index it; also sets the class order)
   --iou X            IoU threshold for a true positive (default 0.5)
+
+Results on a dataset's own annotations:
+  --data PATH --dets FILE   (no --weights) COCO results scored against the dataset's boxes
 
 Model on a dataset (detect, then COCO evaluation):
   --weights W        weights: a safetensors or .pth file with torchvision names (a FILE.json
@@ -79,6 +84,9 @@ Model on a dataset (detect, then COCO evaluation):
   --detections-per-img N  detections kept per image (default 100)
   --threads N        threads for ONNX Runtime (default: all cores)
   --save-dets FILE   also write the detections as COCO results JSON
+  --shard K/N        evaluate only shard K of N (by a hash of the image id; needs --save-dets):
+                     'retinanet merge' joins the shards' results, and 'eval --data DATASET
+                     --dets MERGED' gives the numbers of a single run
   --quiet            no progress bar
   --max-pixels N     refuse images over N pixels (default 100000000)
   --max-memory SIZE  memory budget, e.g. 8G (default: 80% of the machine's memory)
@@ -189,9 +197,21 @@ function printCoco(result: CocoEvalResult, v: Values): void {
   }
 }
 
+/** `--data D --dets F`: results scored against a dataset's own annotations (e.g. merged shards). */
+async function runDatasetResults(v: Values): Promise<number> {
+  const data = stringFlag(v, 'data')!;
+  const source: SampleSource = await loadSource(data, v);
+  const gt = await cocoGroundTruth(source);
+  const dets = readJson(String(v.dets), 'results');
+  checkResults(gt, dets, v);
+  printCoco(evaluateCoco(gt, dets as CocoResult[]), v);
+  return 0;
+}
+
 async function runModel(v: Values): Promise<number> {
   const weights = stringFlag(v, 'weights');
   const data = stringFlag(v, 'data');
+  if (data && !weights && typeof v.dets === 'string') return runDatasetResults(v);
   if (!weights || !data) throw new UserError('evaluating a model needs both --weights W.safetensors and --data DATASET (see --help)');
   for (const flag of ['gt', 'dets', 'voc-gt', 'voc-dets', 'img-ids', 'cat-ids']) {
     if (v[flag] !== undefined) throw new UserError(`--${flag} cannot be combined with --weights/--data`);
@@ -202,20 +222,26 @@ async function runModel(v: Values): Promise<number> {
   if (seed !== undefined && data !== 'synthetic') throw new UserError('--seed applies to --data synthetic only');
   const inference = inferenceOptions(v);
   const saveDets = stringFlag(v, 'save-dets');
+  const shardFlag = stringFlag(v, 'shard');
+  const shard = shardFlag !== undefined ? parseShard(shardFlag) : undefined;
+  if (shard && !saveDets) throw new UserError("--shard needs --save-dets FILE: a shard's AP covers its images only; merge the shards' results ('retinanet merge'), then 'eval --data DATASET --dets MERGED'");
   // Only the validation split is needed; one training image keeps the generator's work minimal.
   const source: SampleSource = data === 'synthetic' ? syntheticSources({ seed: seed ?? 0, trainCount: 1, valCount: maxImages }).val : await loadSource(data, v);
   const model = await loadModel(weights, v);
+  model.checkOptions?.(inference);
   const { categoryIds, note } = labelCategories(model.numClasses, model.classNames, source);
   if (note) process.stderr.write(`note: ${note}\n`);
   const count = Math.min(source.length, maxImages ?? Infinity);
+  // A shard: the images whose id hashes to it (stable whatever the other images are).
+  const indices = [...Array(count).keys()].filter((i) => !shard || inShard(String(source.imageId(i)), shard));
 
-  const bar = v.quiet === true ? undefined : new ProgressBar(count, 'eval');
+  const bar = v.quiet === true ? undefined : new ProgressBar(indices.length, 'eval');
   let evaluated;
   try {
     evaluated = await evaluateModel(model, source, {
       ...inference,
       categoryIds,
-      indices: [...Array(count).keys()],
+      indices,
       onProgress: (done) => bar?.update(done),
       onSkip: (message) => process.stderr.write(`\nwarning: ${message}\n`),
     });
@@ -225,9 +251,14 @@ async function runModel(v: Values): Promise<number> {
   }
   if (saveDets) {
     await mkdir(path.dirname(path.resolve(saveDets)), { recursive: true });
-    await writeFile(saveDets, JSON.stringify(evaluated.detections) + '\n');
-    console.error(`${evaluated.detections.length} detections on ${count} image(s) written to ${saveDets}`);
+    await writeAtomic(saveDets, JSON.stringify(evaluated.detections) + '\n');
+    if (shard) {
+      const images = evaluated.evaluated.map((i) => ({ index: i, id: source.imageId(i), file_name: path.basename(source.describe(i)) }));
+      await writeAtomic(shardManifestPath(saveDets), JSON.stringify({ shard: shardFlag!, idsFromGroundTruth: true, images } satisfies ShardManifest) + '\n');
+    }
+    console.error(`${evaluated.detections.length} detections on ${indices.length} image(s)${shard ? ` (shard ${shardFlag})` : ''} written to ${saveDets}`);
   }
+  if (shard) console.error(`note: the numbers below are for shard ${shardFlag}'s ${evaluated.evaluated.length} image(s) only`);
   printCoco(evaluated.result, v);
   return 0;
 }
@@ -286,6 +317,7 @@ export const evalCommand: Command = {
         'save-dets': { type: 'string' },
         quiet: { type: 'boolean' },
         'allow-unknown-categories': { type: 'boolean' },
+        shard: { type: 'string' },
         ...IMAGE_FLAGS,
       },
       strict: true,
@@ -297,8 +329,13 @@ export const evalCommand: Command = {
     if (typeof values.report === 'string') checkOutputDir(values.report, '--report');
     if (typeof values['save-dets'] === 'string') checkOutputFile(values['save-dets'], '--save-dets');
     const modelMode = values.weights !== undefined || values.data !== undefined;
+    if (values.data !== undefined && values.weights === undefined && values.dets !== undefined) {
+      for (const flag of ['gt', 'voc-gt', 'voc-dets', 'save-dets', 'shard'] as const) if (values[flag] !== undefined) throw new UserError(`--${flag} cannot be combined with --data/--dets`);
+    } else if (values.dets !== undefined && values.data !== undefined) {
+      throw new UserError('--dets cannot be combined with --weights: --weights detects; give either');
+    }
     if (!modelMode) {
-      const modelOnly = ['format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet', 'max-pixels', 'max-memory'] as const;
+      const modelOnly = ['format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet', 'max-pixels', 'max-memory', 'shard'] as const;
       const given = modelOnly.find((f) => values[f] !== undefined);
       if (given) throw new UserError(`--${given} applies to --weights/--data evaluation only`);
     }

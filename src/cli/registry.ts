@@ -3,6 +3,7 @@ import { evalCommand } from './eval.js';
 import { dataCommand } from './data.js';
 import { trainCommand } from './train.js';
 import { detectCommand } from './detect.js';
+import { mergeCommand } from './merge.js';
 import { exportCommand } from './export.js';
 import { demoCommand } from './demo.js';
 import { benchCommand } from './bench.js';
@@ -13,6 +14,7 @@ export const commands: Command[] = [
   demoCommand,
   trainCommand,
   detectCommand,
+  mergeCommand,
   exportCommand,
   evalCommand,
   dataCommand,

@@ -25,6 +25,8 @@ export interface Detector {
   detect(images: readonly RgbImage[], opts?: InferenceOptions): Promise<ImageDetections[]>;
   /** Releases compiled sessions. */
   dispose(): Promise<void>;
+  /** Throws an InputError when `opts` asks for something this detector cannot do (checked before any image). */
+  checkOptions?(opts: InferenceOptions): void;
 }
 
 /** Whether `file` names an exported ONNX model (by its extension) rather than safetensors weights. */
@@ -75,6 +77,10 @@ export class OnnxDetector implements Detector {
 
   get categoryIds(): number[] | undefined {
     return this.metadata.categoryIds;
+  }
+
+  checkOptions(opts: InferenceOptions): void {
+    this.tightening(opts);
   }
 
   /** The post-processing that `opts` asks for, as a filter on the model's output. */

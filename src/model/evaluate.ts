@@ -33,8 +33,8 @@ export interface EvaluateOptions extends InferenceOptions {
   categoryIds?: readonly number[];
 }
 
-/** Detects on every sample and evaluates against its ground truth. */
-export async function evaluateModel(model: Detector, source: SampleSource, opts: EvaluateOptions = {}): Promise<{ result: CocoEvalResult; detections: CocoResult[] }> {
+/** Detects on every sample and evaluates against its ground truth; `evaluated` lists the samples not skipped. */
+export async function evaluateModel(model: Detector, source: SampleSource, opts: EvaluateOptions = {}): Promise<{ result: CocoEvalResult; detections: CocoResult[]; evaluated: number[] }> {
   const indices = opts.indices ?? [...Array(source.length).keys()];
   const detections: CocoResult[] = [];
   const evaluated: number[] = [];
@@ -58,5 +58,5 @@ export async function evaluateModel(model: Detector, source: SampleSource, opts:
     opts.onProgress?.(++done, indices.length);
   }
   const gt = await cocoGroundTruth(source, evaluated);
-  return { result: evaluateCoco(gt, detections), detections };
+  return { result: evaluateCoco(gt, detections), detections, evaluated };
 }
