@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  checkCocoGroundTruth,
   cocoStatsJson,
   evaluateCoco,
   evaluateVoc,
@@ -126,6 +127,11 @@ type Values = Record<string, string | boolean | undefined>;
 function runCoco(v: Values): number {
   if (typeof v.gt !== 'string' || typeof v.dets !== 'string') throw new UserError('COCO evaluation needs both --gt GT.json and --dets RESULTS.json (see --help)');
   const gt = readJson(v.gt, 'ground-truth') as CocoDataset;
+  try {
+    checkCocoGroundTruth(gt); // entries of the wrong shape are named here, before anything reads them
+  } catch (err) {
+    throw new UserError(`ground-truth file ${v.gt}: ${(err as Error).message}`);
+  }
   let dets = readJson(v.dets, 'results') as unknown;
   // Some tools save results as a whole COCO object with their own image/category ids.
   if (dets && !Array.isArray(dets) && Array.isArray((dets as { annotations?: unknown }).annotations)) {
@@ -176,7 +182,7 @@ function checkResults(gt: CocoDataset, dets: unknown, v: Values): void {
   }
   if (count === 0) return;
   // Ids one below the ground truth's smallest: labels written as category ids (0-based).
-  const shifted = unknown.includes(Math.min(...known) - 1);
+  const shifted = unknown.includes([...known].reduce((a, b) => Math.min(a, b), Infinity) - 1); // no spread: 10^5+ ids overflow the stack
   const msg =
     `${count} result(s) use category id(s) ${idRange(unknown)} that are not in the ground truth (its ids: ${idRange([...known])})` +
     (shifted ? '; 0-based labels written as category ids?' : '');

@@ -30,8 +30,10 @@ export function lossCurveSvg(records: readonly StepRecord[], title = 'Training l
     { name: 'classification (focal)', color: '#d62728', values: smooth(records.map((r) => r.loss_cls), window) },
     { name: 'box regression', color: '#1f77b4', values: smooth(records.map((r) => r.loss_box), window) },
   ];
-  const xMax = Math.max(1, ...its);
-  const yMax = Math.max(1e-6, ...series.flatMap((s) => s.values.filter(Number.isFinite))) * 1.05;
+  // Loops, not Math.max(...xs): a spread of more than ~120 000 steps overflows the stack.
+  const max = (xs: readonly number[], floor: number): number => xs.reduce((a, b) => (b > a ? b : a), floor);
+  const xMax = max(its, 1);
+  const yMax = max(series.flatMap((s) => s.values.filter(Number.isFinite)), 1e-6) * 1.05;
   const x = (v: number): number => m.l + (v / xMax) * pw;
   const y = (v: number): number => m.t + ph - (v / yMax) * ph;
   const parts: string[] = [
