@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
+import os from 'node:os';
 import { existsSync } from 'node:fs';
 import { type Command, UserError } from './command.js';
 import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, durationFlag, sizeFlag, intListFlag, loadSource, numberFlag, resolveConfig, stringFlag, trainStart } from './common.js';
@@ -17,6 +18,7 @@ import { progressHook, runInterruptible } from './train_hooks.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { syntheticSources } from '../data/synthetic_source.js';
 import type { SampleSource } from '../data/source.js';
+import { RECIPE_FLAG, type AutoTrain, autoRecipeWanted, autoTrain, saveAutoConfig } from './train_auto.js';
 
 const help = `Usage: retinanet train --data <dataset> [options]
        retinanet train --resume DIR
@@ -37,7 +39,13 @@ Data:
                        otherwise replaced by the next readable one)
   --max-pixels N       refuse images over N pixels (default 100000000)
 
-Model:
+Model (without --weights, --config or --arch: the automatic recipe, below):
+  --recipe auto|paper  auto (the default when no weights, config or architecture is given):
+                       from the training set's image and box sizes and the time budget, pick
+                       a GroupNorm ResNet-18 and its width, the input size, anchors, batch,
+                       learning rate, clipping and augmentation for training from scratch on
+                       a CPU, and print each choice with its reason; every flag overrides its
+                       choice. paper: the paper's recipe on the default architecture
   --arch NAME          ${architectureNames().join(', ')}
                        (default retinanet_resnet50_fpn)
   --config FILE        JSON config ({"arch": NAME, ...overrides})
@@ -102,6 +110,7 @@ const options = {
   strict: { type: 'boolean' },
   ...IMAGE_FLAGS,
   ...MODEL_FLAGS,
+  ...RECIPE_FLAG,
   weights: { type: 'string' },
   'backbone-weights': { type: 'string' },
   'trainable-backbone-layers': { type: 'string' },
@@ -229,7 +238,7 @@ async function run(argv: string[]): Promise<number> {
   // Every flag is checked before the data are read: loading a dataset (or generating the
   // synthetic one) takes seconds to minutes, too long to wait for a typo to be reported.
   const seed = numberFlag(v, 'seed', { integer: true, min: 0 }) ?? 0;
-  const batch = numberFlag(v, 'batch', { integer: true, min: 1 }) ?? 2;
+  let batch = numberFlag(v, 'batch', { integer: true, min: 1 }) ?? 2;
   const epochs = numberFlag(v, 'epochs', { min: 0.01 });
   const itersFlag = numberFlag(v, 'iters', { integer: true, min: 1 });
   if (epochs !== undefined && itersFlag !== undefined) throw new UserError('give either --iters or --epochs, not both');
@@ -244,11 +253,12 @@ async function run(argv: string[]): Promise<number> {
   const numClasses = numberFlag(v, 'num-classes', { integer: true, min: 1 });
   const gamma = numberFlag(v, 'gamma', { min: 0 }) ?? cfg.loss.gamma;
   const alpha = numberFlag(v, 'alpha', { max: 1 }) ?? cfg.loss.alpha;
-  const lr = numberFlag(v, 'lr', { min: 0 });
+  let lr = numberFlag(v, 'lr', { min: 0 });
   const warmupIters = numberFlag(v, 'warmup', { integer: true, min: 0 });
-  const clipGradNorm = numberFlag(v, 'clip-grad', { min: 0 });
-  const minSizes = intListFlag(v, 'scale-jitter');
+  let clipGradNorm = numberFlag(v, 'clip-grad', { min: 0 });
+  let minSizes = intListFlag(v, 'scale-jitter');
   const threads = numberFlag(v, 'threads', { integer: true, min: 1 });
+  const wantAuto = autoRecipeWanted(v);
   const checkpointEvery = numberFlag(v, 'checkpoint-every', { integer: true, min: 1 }) ?? 500;
   const maxMemory = sizeFlag(v, 'max-memory') ?? defaultMaxMemory();
   const valEvery = numberFlag(v, 'val-every', { integer: true, min: 1 });
@@ -260,6 +270,15 @@ async function run(argv: string[]): Promise<number> {
   const train = await sourceFor(data, v, 'split', seed, 'train');
   const valSpec = stringFlag(v, 'val');
   const val = valSpec ? await sourceFor(valSpec, v, 'val-split', seed, 'val') : undefined;
+
+  // No weights, config or architecture: the automatic recipe chooses, flags override it.
+  let auto: AutoTrain | undefined;
+  if (wantAuto && train.dataset) {
+    auto = autoTrain(train.dataset, v, { timeBudget, cores: threads ?? os.availableParallelism(), outDir });
+    ({ config: cfg, batch, lr, clipGradNorm, minSizes } = auto);
+    v = { ...v, ...auto.flags };
+    if (!quiet) process.stderr.write(`${auto.text}\n`);
+  }
 
   cfg = mergeConfig(cfg, {
     numClasses: numClasses ?? train.classNames.length,
@@ -287,7 +306,7 @@ async function run(argv: string[]): Promise<number> {
       clipGradNorm,
       flip: v['no-augment'] !== true,
       minSizes,
-      padTo: numberFlag(v, 'size-divisible', { integer: true, min: 32 }),
+      padTo: auto?.padTo ?? numberFlag(v, 'size-divisible', { integer: true, min: 32 }),
     }),
     iters,
     seed,
@@ -312,6 +331,7 @@ async function run(argv: string[]): Promise<number> {
   }
   try {
     if (!resumed && v['exist-ok'] === true) clearRun(outDir);
+    if (auto) saveAutoConfig(outDir, cfg, auto.text);
     if (resumed) {
       await trainer.resume();
       if (!quiet) {
