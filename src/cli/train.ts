@@ -26,6 +26,13 @@ const help = `Usage: retinanet train --data <dataset> [options]
 Trains RetinaNet with the focal loss (SGD, momentum 0.9, weight decay 1e-4, linear warmup,
 x0.1 steps at 2/3 and 8/9 of the run, horizontal flips).
 
+Without --weights, --backbone-weights, --config or --arch it trains from scratch with the
+automatic recipe: from the training set's image and box sizes and the time budget (without
+--time-budget: chosen as for 15 minutes) it picks a GroupNorm ResNet-18 and its width, the
+input size, anchors, batch, learning rate, clipping and augmentation, and prints each choice
+with its reason (also saved as auto_recipe.txt in the run folder). Any flag below overrides
+the choice it stands for.
+
 Data:
   --data PATH          training set: COCO .json, VOC folder, keras-retinanet .csv, YOLO folder,
                        or 'synthetic' for the built-in shapes dataset
@@ -39,15 +46,12 @@ Data:
                        otherwise replaced by the next readable one)
   --max-pixels N       refuse images over N pixels (default 100000000)
 
-Model (without --weights, --config or --arch: the automatic recipe, below):
-  --recipe auto|paper  auto (the default when no weights, config or architecture is given):
-                       from the training set's image and box sizes and the time budget, pick
-                       a GroupNorm ResNet-18 and its width, the input size, anchors, batch,
-                       learning rate, clipping and augmentation for training from scratch on
-                       a CPU, and print each choice with its reason; every flag overrides its
-                       choice. paper: the paper's recipe on the default architecture
+Model:
+  --recipe auto|paper  auto: the automatic from-scratch recipe (above; the default without
+                       weights, --config or --arch); paper: the paper's recipe on the
+                       default architecture
   --arch NAME          ${architectureNames().join(', ')}
-                       (default retinanet_resnet50_fpn)
+                       (default: the automatic recipe; with --recipe paper, retinanet_resnet50_fpn)
   --config FILE        JSON config ({"arch": NAME, ...overrides})
   --weights W          start from these weights (fine-tuning): a safetensors or .pth file with
                        torchvision names, a NAME of 'retinanet weights list' (e.g.
@@ -79,7 +83,7 @@ Schedule:
   --lr X               base learning rate (default 0.01 x batch / 16)
   --warmup N           warmup iterations (default min(500, iters/10))
   --clip-grad X        clip the global gradient norm
-  --no-augment         no horizontal flips
+  --no-augment         no horizontal flips (automatic recipe: no scale jitter either)
   --seed S             seed for order, augmentation and initialisation (default 0)
 
 Run:

@@ -120,5 +120,5 @@ export function saveAutoConfig(outDir: string, config: RetinaNetConfig, text: st
   mkdirSync(outDir, { recursive: true });
   writeFileSync(path.join(outDir, 'auto_recipe.txt'), `${text}\n`);
   const { classNames: _names, ...rest } = config;
-  writeFileSync(autoConfigFile(outDir), JSON.stringify({ arch: 'retinanet_resnet18_fpn_small', ...rest }, null, 2) + '\n');
+  writeFileSync(autoConfigFile(outDir), JSON.stringify({ arch: 'retinanet_resnet18_fpn_gn', ...rest }, null, 2) + '\n');
 }

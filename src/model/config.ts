@@ -136,6 +136,18 @@ export const ARCHITECTURES: Record<string, () => RetinaNetConfig> = {
     c.transform.maxSize = 683;
     return c;
   },
+  /**
+   * retinanet_resnet18_fpn_small for training from scratch: GroupNorm in the backbone, FPN and
+   * heads (He et al., Rethinking ImageNet Pre-training; detectron2's scratch configs).
+   */
+  retinanet_resnet18_fpn_gn: () => {
+    const c = ARCHITECTURES['retinanet_resnet18_fpn_small']!();
+    c.name = 'retinanet_resnet18_fpn_gn';
+    c.backbone.norm = 'group_norm';
+    c.fpn.norm = 'group_norm';
+    c.head.groupNorm = true;
+    return c;
+  },
 };
 
 export function architectureNames(): string[] {

@@ -122,10 +122,14 @@ export const SCRATCH_MODELS = [
 
 /**
  * Seconds per training image per megapixel of padded input on 2 cores, per model (index of
- * SCRATCH_MODELS), measured with batches of 4 (docs/results.md). A step costs about the same
- * per pixel from 256 to 640 px, so the estimate is cost x pixels x images / (cores / 2).
+ * SCRATCH_MODELS): the BCCD training step of docs/results.md (ResNet-18 width 64, 480x640,
+ * 0.95-1.0 s for 2 images on the 2-core EPYC VM of 2026-12-04: 1.6 s/image/MP), times the cost
+ * of GroupNorm and of width 32 relative to it measured side by side on one machine (width 64
+ * with GroupNorm 1.0-1.2x frozen BatchNorm; width 32 0.4-0.45x width 64). A step costs about
+ * the same per pixel from 256 to 640 px. Slower machines (a 2-core VM of 2026-12-03 was 4x
+ * slower) get proportionally fewer passes; the choice of width only needs the ratio.
  */
-export const SCRATCH_STEP_COST = [2.0, 4.6] as const;
+export const SCRATCH_STEP_COST = [0.7, 1.7] as const;
 
 /** The smallest box (10th percentile of the class with the smallest boxes) is brought to at least this many pixels. */
 export const SMALL_BOX_PIXELS = 32;
@@ -258,7 +262,7 @@ export function scratchRecipe(ds: DetectionDataset, opts: ScratchRecipeOptions =
         : `; padding to 128 keeps the number of batch shapes (each a compiled graph) small${sizes ? ', and the smaller sizes mostly fall in the shapes of the largest' : ''}`),
   });
 
-  const config = configFor('retinanet_resnet18_fpn_small', {
+  const config = configFor('retinanet_resnet18_fpn_gn', {
     name: 'retinanet_resnet18_fpn_scratch',
     numClasses: Math.max(1, ds.classNames.length),
     classNames: [...ds.classNames],

@@ -4,9 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { encodeSafetensors } from '../../src/io/safetensors.js';
 import { configFor } from '../../src/model/config.js';
 import { RetinaNet } from '../../src/model/model.js';
 import { hashUniform, hashWeight } from '../../src/nn/hash_init.js';
@@ -157,4 +159,29 @@ test('gradient of conv -> GroupNorm -> ReLU (a backbone layer) matches finite di
   );
   assert.ok(r.checked > 0);
   t.diagnostic(`${r.dtype}: ${r.checked} coordinates, max relative error ${r.maxRelErr.toExponential(2)}`);
+});
+
+test('backbone weights: a GroupNorm ResNet checkpoint loads; a BatchNorm one is refused with a hint', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rn-gn-'));
+  try {
+    const body = (m: RetinaNet): Map<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> =>
+      new Map(
+        [...m.store.info]
+          .filter(([n]) => n.startsWith('backbone.body.'))
+          .map(([n, info]) => [n.slice('backbone.body.'.length), { dtype: 'F32' as const, shape: [...info.shape], data: hashWeight(n, info.shape) }]),
+      );
+    // A narrow ResNet-18 (width 16) keeps the files small; names are the same at any width.
+    const narrow = gnConfig({ backbone: { norm: 'group_norm', baseWidth: 16 } });
+    const gnFile = path.join(dir, 'r18_gn.safetensors');
+    writeFileSync(gnFile, encodeSafetensors(body(new RetinaNet(narrow))));
+    const model = new RetinaNet(narrow);
+    const report = await model.loadBackboneWeights(gnFile);
+    assert.equal(report.loaded.length, 60);
+    assert.deepEqual(model.store.get('backbone.body.layer3.0.downsample.1.weight'), hashWeight('backbone.body.layer3.0.downsample.1.weight', [64]));
+    const bnFile = path.join(dir, 'r18_bn.safetensors');
+    writeFileSync(bnFile, encodeSafetensors(body(new RetinaNet(configFor('retinanet_resnet18_fpn_small', { numClasses: 3, backbone: { baseWidth: 16 } })))));
+    await assert.rejects(model.loadBackboneWeights(bnFile), /unexpected[\s\S]*bn1\.running_mean[\s\S]*is a BatchNorm ResNet and the model's backbone uses GroupNorm/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
