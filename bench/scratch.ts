@@ -2,7 +2,13 @@
  * From scratch at equal wall-clock time (issue 13, part 3): `retinanet bench scratch
  * [--data bccd|raccoon] [--budget 15m] [--runs today,auto,torchvision] [--seed S]
  * [--threads N] [--root DIR] [--out DIR]`, or any dataset with `--train PATH [--train-split S]
- * --test PATH [--test-split S]`.
+ * --test PATH [--test-split S]`; `--merge DIR,DIR,... [--out DIR]` prints one table from runs
+ * made separately (bench/scratch_device.sh runs each arm in a process of its own, in parallel).
+ *
+ * The held-out sets are fixed files, nothing is drawn at random: BCCD's ImageSets/Main
+ * train.txt (205 images) for training and test.txt (72) for scoring; raccoon's
+ * train_labels.csv (160 images, 173 boxes) and test_labels.csv (40 images, 44 boxes), the split
+ * published with the dataset (datitran/raccoon_dataset), disjoint by file name.
  *
  * Runs one after the other, each for the same budget on the same training set:
  *   today        `retinanet train --config bench/bccd_config.json --batch 2 --lr 0.01
@@ -56,7 +62,11 @@ interface Options {
   out: string;
 }
 
-/** The two datasets of docs/results.md, under `root` (default ../shared/data). */
+/**
+ * The two datasets of docs/results.md, under `root` (default ../shared/data): BCCD (VOC,
+ * train.txt / test.txt) and raccoon (headed CSVs of the published split; the same images also
+ * have VOC XML in raccoon/annotations).
+ */
 function preset(name: string, root: string): { train: DataSpec; test: DataSpec } {
   if (name === 'bccd') return { train: { path: path.join(root, 'bccd'), split: 'train' }, test: { path: path.join(root, 'bccd'), split: 'test' } };
   if (name === 'raccoon') return { train: { path: path.join(root, 'raccoon/train_labels.csv') }, test: { path: path.join(root, 'raccoon/test_labels.csv') } };
@@ -172,6 +182,14 @@ function torchvisionData(train: DetectionDataset, test: DetectionDataset, testId
 }
 
 export async function main(argv: string[]): Promise<void> {
+  const at = argv.indexOf('--merge');
+  if (at >= 0) {
+    const { values } = parseArgs({ args: argv, options: { merge: { type: 'string' }, out: { type: 'string' } } });
+    const dirs = (values.merge ?? '').split(',').filter((d) => d.length > 0);
+    if (dirs.length === 0) throw new InputError('--merge takes a comma-separated list of run folders');
+    merge(dirs, values.out);
+    return;
+  }
   const o = parse(argv);
   for (const d of [o.train, o.test]) if (!existsSync(d.path)) throw new InputError(`no dataset at ${d.path} (--root DIR, or --train/--test)`);
   if (o.runs.includes('torchvision')) {
@@ -225,21 +243,65 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`    ${name}: ${rows[rows.length - 1]!.iters} iterations, AP ${s.AP.toFixed(3)}, AP50 ${s.AP50.toFixed(3)}`);
   }
 
+  const summary: Summary = { data: o.name, train: o.train, test: o.test, testImages: test.images.length, budget: o.budget, seed: o.seed, threads: o.threads, rows };
+  writeFileSync(path.join(o.out, 'summary.json'), JSON.stringify(summary, null, 2));
+  printTable(summary);
+  console.log(`\nsummary: ${path.join(o.out, 'summary.json')}`);
+}
+
+/** What `summary.json` holds: the options of the run and one row per arm. */
+interface Summary {
+  data: string;
+  train: DataSpec;
+  test: DataSpec;
+  testImages: number;
+  budget: number;
+  seed: number;
+  threads: number;
+  rows: Row[];
+}
+
+/** The markdown tables of docs/results.md for one summary. */
+function printTable(s: Summary): void {
   const f = (x: number): string => x.toFixed(3);
+  const { rows } = s;
   const classes = Object.keys(rows[0]!.stats.perClass);
-  console.log(`${o.name} from scratch, ${minutes} min per run (${o.threads} threads, seed ${o.seed}); COCO AP on ${test.images.length} held-out images`);
+  console.log(`${s.data} from scratch, ${(s.budget / 60).toFixed(1)} min per run (${s.threads} threads, seed ${s.seed}); COCO AP on ${s.testImages} held-out images`);
   console.log(`| run | model | iters | train s | s / step | AP | AP50 | AP75 | APs | APm | APl | AR100 | last-20 loss cls / box |`);
   console.log(`|---|---|---|---|---|---|---|---|---|---|---|---|---|`);
   for (const r of rows) {
-    const s = r.stats;
-    console.log(`| ${r.name} | ${r.what} | ${r.iters} | ${r.seconds.toFixed(0)} | ${r.step.toFixed(2)} | ${[s.AP, s.AP50, s.AP75, s.APs, s.APm, s.APl, s.AR100].map(f).join(' | ')} | ${f(r.loss.cls)} / ${f(r.loss.box)} |`);
+    const st = r.stats;
+    console.log(`| ${r.name} | ${r.what} | ${r.iters} | ${r.seconds.toFixed(0)} | ${r.step.toFixed(2)} | ${[st.AP, st.AP50, st.AP75, st.APs, st.APm, st.APl, st.AR100].map(f).join(' | ')} | ${f(r.loss.cls)} / ${f(r.loss.box)} |`);
   }
   console.log(`\nPer class, COCO AP / AP50`);
   console.log(`| class | ${rows.map((r) => `${r.name} AP / AP50`).join(' | ')} |`);
   console.log(`|---|${'---|'.repeat(rows.length)}`);
   for (const c of classes) console.log(`| ${c} | ${rows.map((r) => `${f(r.stats.perClass[c] ?? 0)} / ${f(r.stats.perClassAP50[c] ?? 0)}`).join(' | ')} |`);
-  writeFileSync(path.join(o.out, 'summary.json'), JSON.stringify({ data: o.name, train: o.train, test: o.test, budget: o.budget, seed: o.seed, threads: o.threads, rows }, null, 2));
-  console.log(`\nsummary: ${path.join(o.out, 'summary.json')}`);
+}
+
+/**
+ * `bench scratch --merge DIR,DIR,... [--out DIR]`: one table from the summary.json of runs made
+ * separately (bench/scratch_device.sh runs each arm in its own process, in parallel); the runs
+ * must share dataset, budget, seed and threads. Writes the merged summary.json under --out.
+ */
+function merge(dirs: string[], out: string | undefined): void {
+  const parts = dirs.map((d) => {
+    const file = path.join(d, 'summary.json');
+    if (!existsSync(file)) throw new InputError(`--merge: no summary.json in ${d} (did that run finish?)`);
+    return JSON.parse(readFileSync(file, 'utf8')) as Summary;
+  });
+  const first = parts[0]!;
+  for (const p of parts.slice(1)) {
+    if (p.data !== first.data || p.budget !== first.budget || p.seed !== first.seed || p.threads !== first.threads) {
+      throw new InputError(`--merge: ${p.data} (${p.budget} s, seed ${p.seed}, ${p.threads} threads) and ${first.data} (${first.budget} s, seed ${first.seed}, ${first.threads} threads) are not runs of one comparison`);
+    }
+  }
+  const merged: Summary = { ...first, rows: parts.flatMap((p) => p.rows) };
+  if (out) {
+    mkdirSync(out, { recursive: true });
+    writeFileSync(path.join(out, 'summary.json'), JSON.stringify(merged, null, 2));
+  }
+  printTable(merged);
 }
 
 runIfScript(import.meta.url, main);
