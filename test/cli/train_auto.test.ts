@@ -46,6 +46,27 @@ test('train with no model flags prints the automatic recipe, each choice with it
   assert.equal(log.length, 2);
 });
 
+test('train --data D --val V --time-budget 15m: the choice is sized for the budget and printed with its reasons; --lr and --no-augment override theirs', () => {
+  const out = path.join(dir, 'budget');
+  // --iters 1 ends the run after one step; the recipe is still chosen for the 15-minute budget.
+  const r = cli('train', '--data', data, '--val', data, '--time-budget', '15m', '--iters', '1', '--min-size', '64', '--max-size', '64', '--lr', '0.002', '--no-augment', '--threads', '1', '--out', out);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /training from scratch with the automatic recipe, for a 15\.0-minute budget on 1 core /);
+  // 4 images of 64 px: thousands of passes in 15 minutes, so the wider model.
+  assert.match(r.stderr, /model: ResNet-18 width 64, FPN 128 channels.*\n\s+because in 15\.0 min on 1 core the width-64 model would see each of the 4 training images about \d+ times/);
+  assert.match(r.stderr, /batch 4, learning rate 0\.002, gradient norm clipped at 5.*\n\s+because --lr given; otherwise:/);
+  assert.match(r.stderr, /augmentation: no flips, no scale jitter; batches padded to multiples of 32\n\s+because --no-augment given; otherwise:/);
+  assert.match(r.stderr, /estimate: ~[\d.]+ training images\/s, ~\d+ passes over the 4 images in the budget/);
+  assert.match(r.stderr, /for 15\.0 min \(length fitted to the step time, at most 1 iterations\), batches of 4/);
+  assert.match(r.stdout + r.stderr, /validation at iteration 1: AP [\d.]+, AP50 [\d.]+/);
+  // What was printed is saved with the run; the saved choice carries the overrides.
+  const saved = readFileSync(path.join(out, 'auto_recipe.txt'), 'utf8');
+  assert.ok(r.stderr.includes(saved.trim()), 'auto_recipe.txt holds the printed choice');
+  const state = JSON.parse(readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { options: { cli?: Record<string, unknown> } };
+  assert.equal(state.options.cli?.['lr'], '0.002');
+  assert.equal(state.options.cli?.['scale-jitter'], undefined);
+});
+
 test('--recipe: auto or paper; auto cannot be combined with a model choice', () => {
   for (const [args, message] of [
     [['--recipe', 'fast'], /--recipe must be auto or paper, got 'fast'/],
