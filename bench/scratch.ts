@@ -16,7 +16,7 @@
  *                frozen BatchNorm, 128-channel FPN, two-conv GroupNorm heads, 480/640 px; padded
  *                to 32 when every image has one size, as those runs were, else the default 128)
  *   auto         `retinanet train` with no model flags: the automatic from-scratch recipe
- *   torchvision  torchvision 0.14 with the automatic recipe's model and recipe
+ *   torchvision  torchvision (0.14 from Debian here) with the automatic recipe's model and recipe
  *                (bench/scratch_torchvision.py), the budget enforced the same way
  * and scores each on the held-out set with the same COCO evaluator (`retinanet eval`; the
  * torchvision detections through `eval --gt --dets` on the ground truth our reader writes).
@@ -232,12 +232,12 @@ export async function main(argv: string[]): Promise<void> {
       mkdirSync(dir, { recursive: true });
       const specFile = path.join(dir, 'spec.json');
       writeFileSync(specFile, JSON.stringify(spec));
-      const tv = lastJson<{ iters: number; train_seconds: number }>(run(TORCH_PYTHON, [path.join(repo, 'bench/scratch_torchvision.py'), specFile, dir]));
+      const tv = lastJson<{ torchvision?: string; iters: number; train_seconds: number }>(run(TORCH_PYTHON, [path.join(repo, 'bench/scratch_torchvision.py'), specFile, dir]));
       const log = JSON.parse(readFileSync(path.join(dir, 'log.json'), 'utf8')) as StepLog[];
       const detections = JSON.parse(readFileSync(path.join(dir, 'detections.json'), 'utf8')) as unknown[];
       // No detection above the score threshold (a model that has not learnt yet) scores 0; eval refuses empty results.
       const stats = detections.length > 0 ? lastJson<Stats>(run(process.execPath, [cli, 'eval', '--gt', gtFile, '--dets', path.join(dir, 'detections.json'), '--json', '--per-class'])) : zeroStats(gt.categories.map((c) => c.name));
-      rows.push({ name, what: `torchvision 0.14, the auto recipe's model (width ${choice.config.backbone.baseWidth}, ${choice.config.transform.minSize} px)`, iters: tv.iters, seconds: tv.train_seconds, step: stepSeconds(log), loss: tailLoss(log), stats });
+      rows.push({ name, what: `torchvision ${tv.torchvision ?? ''}, the auto recipe's model (width ${choice.config.backbone.baseWidth}, ${choice.config.transform.minSize} px)`, iters: tv.iters, seconds: tv.train_seconds, step: stepSeconds(log), loss: tailLoss(log), stats });
     }
     const s = rows[rows.length - 1]!.stats;
     console.error(`    ${name}: ${rows[rows.length - 1]!.iters} iterations, AP ${s.AP.toFixed(3)}, AP50 ${s.AP50.toFixed(3)}`);
