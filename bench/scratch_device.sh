@@ -67,8 +67,10 @@ if [ $((njobs * THREADS)) -gt "$cores" ]; then
   echo "scratch_device.sh: warning: $shared" >&2
 fi
 pin=""
-command -v taskset >/dev/null && [ "$cores" -ge "$THREADS" ] && pin=taskset
-[ -z "$pin" ] && echo "scratch_device.sh: warning: no taskset (or fewer cores than THREADS); runs are not pinned" >&2
+# Pinning only where it works (a sandbox may refuse sched_setaffinity): a refused taskset
+# would otherwise fail every run.
+command -v taskset >/dev/null && [ "$cores" -ge "$THREADS" ] && taskset -c 0 true 2>/dev/null && pin=taskset
+[ -z "$pin" ] && echo "scratch_device.sh: warning: taskset missing or refused (or fewer cores than THREADS); runs are not pinned, only limited to --threads $THREADS" >&2
 
 start=$(date -u +%s)
 echo "scratch_device.sh: $njobs runs of $BUDGET (${THREADS} threads each) on $cores cores -> $OUT" >&2
