@@ -36,7 +36,7 @@ import type { DetectionDataset } from '../src/data/types.js';
 import type { CocoStatsJson } from '../src/eval/summary.js';
 import { parseStepLog } from '../src/train/log.js';
 import { scratchRecipe } from '../src/train/scratch_recipe.js';
-import { TORCH_PYTHON, runIfScript } from './detection_common.js';
+import { runIfScript, torchCandidates, torchPythons } from './detection_common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -192,9 +192,12 @@ export async function main(argv: string[]): Promise<void> {
   }
   const o = parse(argv);
   for (const d of [o.train, o.test]) if (!existsSync(d.path)) throw new InputError(`no dataset at ${d.path} (--root DIR, or --train/--test)`);
+  let torchPython: string | undefined;
   if (o.runs.includes('torchvision')) {
-    const probe = spawnSync(TORCH_PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
-    if (probe.status !== 0) throw new InputError(`${TORCH_PYTHON} cannot import torch/torchvision (apt-get install python3-torchvision, set TORCH_PYTHON, or leave torchvision out of --runs)`);
+    // The first interpreter that has torch and torchvision (TORCH_PYTHON first when set; a torch 2
+    // with a CUDA torchvision wheel works through bench/torch_compat.py).
+    torchPython = torchPythons()[0]?.python;
+    if (torchPython === undefined) throw new InputError(`none of ${torchCandidates().join(', ')} imports torch and torchvision (apt-get install python3-torchvision, set TORCH_PYTHON, or leave torchvision out of --runs)`);
   }
   mkdirSync(o.out, { recursive: true });
   const { dataset: train } = await loadDataset(o.train.path, { split: o.train.split, checkImages: 'header' });
@@ -232,7 +235,7 @@ export async function main(argv: string[]): Promise<void> {
       mkdirSync(dir, { recursive: true });
       const specFile = path.join(dir, 'spec.json');
       writeFileSync(specFile, JSON.stringify(spec));
-      const tv = lastJson<{ torchvision?: string; iters: number; train_seconds: number }>(run(TORCH_PYTHON, [path.join(repo, 'bench/scratch_torchvision.py'), specFile, dir]));
+      const tv = lastJson<{ torchvision?: string; iters: number; train_seconds: number }>(run(torchPython!, [path.join(repo, 'bench/scratch_torchvision.py'), specFile, dir]));
       const log = JSON.parse(readFileSync(path.join(dir, 'log.json'), 'utf8')) as StepLog[];
       const detections = JSON.parse(readFileSync(path.join(dir, 'detections.json'), 'utf8')) as unknown[];
       // No detection above the score threshold (a model that has not learnt yet) scores 0; eval refuses empty results.

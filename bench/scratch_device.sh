@@ -40,7 +40,7 @@ NODE=${NODE:-node}
 if [ -z "${TORCH_PYTHON:-}" ]; then
   # The first of python3 on PATH and /usr/bin/python3 (Debian's python3-torch) that has torch.
   for py in python3 /usr/bin/python3; do
-    if "$py" -c 'import torch, torchvision' 2>/dev/null; then TORCH_PYTHON=$(command -v "$py"); break; fi
+    if "$py" "$REPO/bench/torch_compat.py" >/dev/null 2>&1; then TORCH_PYTHON=$(command -v "$py"); break; fi
   done
   TORCH_PYTHON=${TORCH_PYTHON:-python3}
 fi
@@ -104,7 +104,7 @@ failed=0
   echo "# bench scratch, $BUDGET per run"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ); $cores cores ($(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')); node $("$NODE" --version);" \
-    "torch $("$TORCH_PYTHON" -c 'import torch, torchvision; print(torch.__version__, "/ torchvision", torchvision.__version__)' 2>/dev/null || echo 'not available')"
+    "torch: $("$TORCH_PYTHON" "$REPO/bench/torch_compat.py" 2>/dev/null || echo "$TORCH_PYTHON has none")"
   echo "each run: ${pin:+pinned with taskset to }$THREADS cores${shared:- of its own}, --threads $THREADS, seed $SEED; all $njobs at once; $((end - start)) s in all${shared:+. WARNING: $shared}"
   echo
   echo '```'
