@@ -12,6 +12,7 @@ import {
   readNames,
   readVocAnnotationDir,
   readVocDetectionDir,
+  analyzeDetections,
   remapResults,
   writeCocoReport,
   writeVocReport,
@@ -19,7 +20,9 @@ import {
   type CocoEvalResult,
   type CocoResult,
   type CocoResultsObject,
+  type DetectionAnalysis,
 } from '../eval/index.js';
+import type { PageSection } from '../plot/page.js';
 import { type Command, UserError } from './command.js';
 import { checkOutputDir, checkOutputFile } from '../core/output.js';
 import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, checkWeightsSpec, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag } from './common.js';
@@ -113,7 +116,7 @@ function idList(s: string | undefined, flag: string): number[] | undefined {
 
 type Values = Record<string, string | boolean | undefined>;
 
-function runCoco(v: Values): number {
+async function runCoco(v: Values): Promise<number> {
   if (typeof v.gt !== 'string' || typeof v.dets !== 'string') throw new UserError('COCO evaluation needs both --gt GT.json and --dets RESULTS.json (see --help)');
   const gt = readJson(v.gt, 'ground-truth') as CocoDataset;
   let dets = readJson(v.dets, 'results') as unknown;
@@ -134,7 +137,7 @@ function runCoco(v: Values): number {
     imgIds: idList(v['img-ids'] as string | undefined, '--img-ids'),
     catIds: idList(v['cat-ids'] as string | undefined, '--cat-ids'),
   });
-  printCoco(result, v);
+  await printCoco(result, v, { gt, dets: dets as CocoResult[] });
   return 0;
 }
 
@@ -175,16 +178,31 @@ function checkResults(gt: CocoDataset, dets: unknown, v: Values): void {
 }
 
 /** Prints a COCO result as asked (summary, --json, --per-class) and writes --report. */
-function printCoco(result: CocoEvalResult, v: Values): void {
+async function printCoco(result: CocoEvalResult, v: Values, input: { gt: CocoDataset; dets: CocoResult[] }, extra: ReportExtras = {}): Promise<void> {
   if (v.json) console.log(JSON.stringify(cocoStatsJson(result, v['per-class'] === true)));
   else {
     console.log(formatCocoSummary(result));
     if (v['per-class']) console.log(`\n${formatCocoPerClass(result)}`);
   }
   if (typeof v.report === 'string') {
-    const files = writeCocoReport(v.report, result);
-    console.error(`report written to ${path.join(v.report, files.html)} (${files.plots.length} plots)`);
+    const analysis = analyzeDetections(input.gt, input.dets, { scoreThreshold: numberFlag(v, 'report-score', { min: 0, max: 1 }), catIds: idList(v['cat-ids'] as string | undefined, '--cat-ids') });
+    const b = analysis.curves.best;
+    console.error(`best F1 ${b.f1.toFixed(3)} at score threshold ${b.threshold.toFixed(2)} (precision ${b.precision.toFixed(3)}, recall ${b.recall.toFixed(3)}, IoU 0.5)`);
+    const sectionsAfter = [...((await extra.sections?.(analysis)) ?? []), { heading: 'Command', pre: commandLine() }];
+    const files = await writeCocoReport(v.report, result, { analysis, sectionsAfter });
+    console.error(`report written to ${path.join(v.report, files.html)} (${files.plots.length} figures)`);
   }
+}
+
+/** What a model evaluation adds to the report: sections built from the analysis (image grids, loss CDF). */
+interface ReportExtras {
+  sections?: (analysis: DetectionAnalysis) => Promise<PageSection[]>;
+}
+
+/** The command as typed, for the report. */
+function commandLine(): string {
+  const q = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+  return ['retinanet', ...process.argv.slice(2)].map(q).join(' ');
 }
 
 async function runModel(v: Values): Promise<number> {
@@ -226,11 +244,11 @@ async function runModel(v: Values): Promise<number> {
     await writeFile(saveDets, JSON.stringify(evaluated.detections) + '\n');
     console.error(`${evaluated.detections.length} detections on ${count} image(s) written to ${saveDets}`);
   }
-  printCoco(evaluated.result, v);
+  await printCoco(evaluated.result, v, { gt: evaluated.gt, dets: evaluated.detections });
   return 0;
 }
 
-function runVoc(v: Values): number {
+async function runVoc(v: Values): Promise<number> {
   if (typeof v['voc-dets'] !== 'string') throw new UserError('VOC evaluation needs --voc-dets DIR as well as --voc-gt DIR');
   const names = typeof v.names === 'string' ? readNames(v.names) : undefined;
   const iou = v.iou === undefined ? 0.5 : Number(v.iou);
@@ -244,8 +262,8 @@ function runVoc(v: Values): number {
     console.log(JSON.stringify(out));
   } else console.log(formatVocResult(result));
   if (typeof v.report === 'string') {
-    const files = writeVocReport(v.report, result);
-    console.error(`report written to ${path.join(v.report, files.html)} (${files.plots.length} plots)`);
+    const files = await writeVocReport(v.report, result);
+    console.error(`report written to ${path.join(v.report, files.html)} (${files.plots.length} figures)`);
   }
   return 0;
 }
@@ -301,6 +319,6 @@ export const evalCommand: Command = {
       if (given) throw new UserError(`--${given} applies to --weights/--data evaluation only`);
     }
     if (modelMode) return await runModel(values);
-    return values['voc-gt'] !== undefined ? runVoc(values) : runCoco(values);
+    return values['voc-gt'] !== undefined ? await runVoc(values) : await runCoco(values);
   },
 };
