@@ -117,6 +117,8 @@ export interface ImageOutcome {
   background: number;
   /** Matches of a detection to a ground-truth box of another class. */
   confused: number;
+  /** Annotation ids of the missed boxes. */
+  missedIds: number[];
 }
 
 export interface ConfusionMatrix {
@@ -167,7 +169,7 @@ export function confusionMatrix(gt: CocoDataset, dets: readonly CocoResult[], op
     const crowd = all.filter((a) => a.iscrowd);
     const ds = detsByImage.get(img.id) ?? [];
     const matchedOwn = new Uint8Array(real.length);
-    const o: ImageOutcome = { imageId: img.id, gts: real.length, missed: 0, dets: ds.length, background: 0, confused: 0 };
+    const o: ImageOutcome = { imageId: img.id, gts: real.length, missed: 0, dets: ds.length, background: 0, confused: 0, missedIds: [] };
     for (const d of ds) {
       const dk = catIndex.get(d.category_id)!;
       let matches = 0;
@@ -188,6 +190,7 @@ export function confusionMatrix(gt: CocoDataset, dets: readonly CocoResult[], op
       if (matchedOwn[j]) return;
       counts[catIndex.get(g.category_id)!]![K]!++;
       o.missed++;
+      o.missedIds.push(g.id);
     });
     perImage.push(o);
   }

@@ -24,6 +24,8 @@ export interface AxisOptions {
   domain?: [number, number];
   /** Logarithmic scale. */
   log?: boolean;
+  /** Integer ticks only (iterations, counts). */
+  integer?: boolean;
 }
 
 export interface LineChartOptions {
@@ -40,6 +42,8 @@ export interface LineChartOptions {
   legendTitle?: string;
   /** Explicit colours, one per series in order. */
   colors?: readonly string[];
+  /** Where the legend goes (default right of the chart). */
+  legendOrient?: 'right' | 'bottom' | 'top-right' | 'bottom-right' | 'bottom-left' | 'top-left';
 }
 
 type Json = Record<string, unknown>;
@@ -73,14 +77,16 @@ function axis(a: AxisOptions, field: string): Json {
   }
   if (a.log) scale.type = 'log';
   else scale.zero = a.domain ? undefined : false;
-  return { field, type: 'quantitative', title: a.title, scale };
+  const out: Json = { field, type: 'quantitative', title: a.title, scale };
+  if (a.integer) out.axis = { tickMinStep: 1, format: 'd' };
+  return out;
 }
 
 /** Lines of several series on shared axes, with a legend; optional emphasised series and marked points. */
 export function lineChart(series: readonly Series[], o: LineChartOptions): TopLevelSpec {
   const names = series.map((s) => s.name);
   const emph = new Set(o.emphasize ?? []);
-  const color: Json = { field: 'series', type: 'nominal', sort: names, title: o.legendTitle ?? null, legend: names.length > 1 ? { symbolType: 'stroke' } : null };
+  const color: Json = { field: 'series', type: 'nominal', sort: names, title: o.legendTitle ?? null, legend: names.length > 1 ? { symbolType: 'stroke', ...(o.legendOrient ? { orient: o.legendOrient, ...(o.legendOrient === 'bottom' ? { columns: 2 } : {}) } : {}) } : null };
   if (o.colors) color.scale = { domain: names, range: o.colors };
   const layers: Json[] = [
     {

@@ -26,3 +26,12 @@ export function parseStepLog(text: string): StepRecord[] {
     .map((l) => JSON.parse(l) as Partial<StepRecord> & { type?: string })
     .filter((r) => r.type !== 'val' && r.loss_cls !== undefined) as StepRecord[];
 }
+
+/** The validation records of a `log.jsonl` text. */
+export function parseValLog(text: string): ValRecord[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Partial<ValRecord>)
+    .filter((r) => r.type === 'val') as ValRecord[];
+}

@@ -38,8 +38,8 @@ test('confusionMatrix: own-class match, class confusion, background detection, m
     [0, 0, 1, 0],
   ]);
   assert.deepEqual(cm.perImage, [
-    { imageId: 1, gts: 2, missed: 1, dets: 3, background: 1, confused: 1 },
-    { imageId: 2, gts: 1, missed: 1, dets: 1, background: 0, confused: 0 },
+    { imageId: 1, gts: 2, missed: 1, dets: 3, background: 1, confused: 1, missedIds: [2] },
+    { imageId: 2, gts: 1, missed: 1, dets: 1, background: 0, confused: 0, missedIds: [3] },
   ]);
 });
 
