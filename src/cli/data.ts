@@ -4,7 +4,9 @@ import { parseArgs } from 'node:util';
 import type { DetectionDataset } from '../data/types.js';
 import { drawDetections } from '../io/draw.js';
 import { DATASET_FORMATS, formatProblem, loadDataset, type DatasetFormat } from '../data/datasets/index.js';
-import { datasetStats, SIZE_BIN_EDGES, type DatasetStats } from '../data/stats.js';
+import { boxAnchorIous, datasetStats, SIZE_BIN_EDGES, type DatasetStats } from '../data/stats.js';
+import { labelStats, labelsSpec } from '../data/labels_plot.js';
+import { writeFigure } from '../plot/render.js';
 import { type Command, UserError } from './command.js';
 import os from 'node:os';
 import { checkDecodes } from '../data/check.js';
@@ -33,8 +35,12 @@ Options:
   --strict         stop at the first problem (exit 2) instead of skipping with a warning
   --no-anchors     skip the anchor coverage check
   --max-problems N problems to print (default 50; --json lists all)
-  --draw DIR       also write the first --draw-count images with their boxes drawn, to DIR
+  --draw DIR       also write the first --draw-count images with their boxes drawn, to DIR;
+                   boxes no default anchor covers at IoU >= 0.5 after the resize are red
+                   (keras-retinanet's debug.py), with their best anchor IoU
   --draw-count N   images to draw (default 16)
+  --plots DIR      write labels.png / labels.svg to DIR: boxes per class, box size and
+                   aspect-ratio histograms, box centre heat map
   --json           print the statistics and problems as JSON
   --no-decode      read image headers only (fast) instead of decoding every image
   --max-pixels N   refuse images over N pixels (default 100000000)
@@ -93,6 +99,7 @@ async function check(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       draw: { type: 'string' },
       'draw-count': { type: 'string', default: '16' },
+      plots: { type: 'string' },
       'no-decode': { type: 'boolean', default: false },
       'max-pixels': IMAGE_FLAGS['max-pixels'],
     },
@@ -117,6 +124,7 @@ async function check(argv: string[]): Promise<number> {
     checkImages: 'header',
   });
   if (values.draw) checkOutputDir(values.draw, '--draw');
+  if (values.plots) checkOutputDir(values.plots, '--plots');
   if (!values['no-decode']) {
     // Headers alone miss what breaks a run later: truncated files decode only to a point.
     const bar = values.json ? undefined : new ProgressBar(loaded.dataset.images.length, 'decoding');
@@ -139,24 +147,37 @@ async function check(argv: string[]): Promise<number> {
     }
   }
   if (values.draw) {
-    const written = await drawSamples(loaded.dataset, values.draw, drawCount);
-    if (!values.json) console.log(`drew ${written} images with their boxes to ${values.draw}`);
+    const { written, red } = await drawSamples(loaded.dataset, values.draw, drawCount, !values['no-anchors']);
+    if (!values.json) console.log(`drew ${written} images with their boxes to ${values.draw}${values['no-anchors'] ? '' : ` (${red} boxes without an anchor at IoU >= 0.5 in red)`}`);
+  }
+  if (values.plots) {
+    await mkdir(values.plots, { recursive: true });
+    const f = await writeFigure(values.plots, 'labels', labelsSpec(labelStats(loaded.dataset), `Labels of ${path.basename(datasetPath)}`));
+    if (!values.json) console.log(`label statistics plotted to ${path.join(values.plots, f.png)}`);
   }
   return loaded.problems.length === 0 ? 0 : 1;
 }
 
-/** Writes the first `count` images with their ground-truth boxes drawn (crowd boxes labelled as such). */
-async function drawSamples(ds: DetectionDataset, dir: string, count: number): Promise<number> {
+/**
+ * Writes the first `count` images with their ground-truth boxes drawn (crowd boxes labelled as
+ * such); with `anchors`, boxes whose best default anchor has IoU < 0.5 after the resize are red.
+ */
+async function drawSamples(ds: DetectionDataset, dir: string, count: number, anchors: boolean): Promise<{ written: number; red: number }> {
   await mkdir(dir, { recursive: true });
   const names = [...ds.classNames, 'crowd'];
-  let n = 0;
+  let written = 0, red = 0;
   for (const im of ds.images.slice(0, count)) {
     const labels = Int32Array.from(im.labels, (l, i) => (im.crowd[i] ? ds.classNames.length : l));
+    const best = anchors && im.width && im.height ? boxAnchorIous({ width: im.width, height: im.height, boxes: im.boxes, labels: im.labels, crowd: im.crowd }) : undefined;
+    const uncovered = (i: number): boolean => best !== undefined && best[i]! < 0.5;
+    const colors = Array.from(im.labels, (_, i) => (uncovered(i) ? '#ff0000' : undefined));
+    const captions = Array.from(im.labels, (l, i) => (uncovered(i) ? `${names[l] ?? l} no anchor (IoU ${best![i]!.toFixed(2)})` : undefined));
+    red += colors.filter((c) => c !== undefined).length;
     const out = path.join(dir, `${path.parse(im.file).name}.png`);
-    await drawDetections(im.file, { boxes: im.boxes, labels }, out, { classNames: names });
-    n++;
+    await drawDetections(im.file, { boxes: im.boxes, labels, colors, captions }, out, { classNames: names });
+    written++;
   }
-  return n;
+  return { written, red };
 }
 
 /** `retinanet data <subcommand>`: dataset tools. */

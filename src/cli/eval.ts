@@ -23,6 +23,9 @@ import {
   type DetectionAnalysis,
 } from '../eval/index.js';
 import type { PageSection } from '../plot/page.js';
+import { writeFigure } from '../plot/render.js';
+import { imageGridSections } from '../model/report.js';
+import { anchorLossCdf, lossCdfSpec, type LossCdf } from '../model/loss_cdf.js';
 import { type Command, UserError } from './command.js';
 import { checkOutputDir, checkOutputFile } from '../core/output.js';
 import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, checkWeightsSpec, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag } from './common.js';
@@ -90,7 +93,18 @@ Output:
   --json             print one JSON object (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl;
                      for VOC: mAP, mAP11 and per-class APs)
   --per-class        also print per-class AP and AP50 (table, or "perClass" and "perClassAP50" in --json)
-  --report DIR       write report.md, report.html, metrics.json and precision-recall SVGs to DIR
+  --report DIR       write report.html (and report.md, metrics.json) with figures as PNG + SVG
+                     to DIR: precision-recall overall and per class; for COCO also F1, precision
+                     and recall against the score threshold (the best-F1 threshold is printed),
+                     the confusion matrix with background row and column, and the COCO error
+                     analysis (C75, C50, Loc, Sim, Oth, BG, FN) overall and per class; with
+                     --weights/--data also grids of images (ground truth beside predictions,
+                     and the images with the most missed objects)
+  --report-score S   score threshold of the confusion matrix and image grids (default: the
+                     best-F1 threshold)
+  --loss-cdf         with --weights/--data and --report: also loss_cdf.png, the cumulative
+                     focal loss of positive and negative anchors for gamma 0, 0.5, 1, 2 (the
+                     paper's Figure 4)
   -h, --help         show this help`;
 
 function readJson(file: string, what: string): unknown {
@@ -187,7 +201,7 @@ async function printCoco(result: CocoEvalResult, v: Values, input: { gt: CocoDat
   if (typeof v.report === 'string') {
     const analysis = analyzeDetections(input.gt, input.dets, { scoreThreshold: numberFlag(v, 'report-score', { min: 0, max: 1 }), catIds: idList(v['cat-ids'] as string | undefined, '--cat-ids') });
     const b = analysis.curves.best;
-    console.error(`best F1 ${b.f1.toFixed(3)} at score threshold ${b.threshold.toFixed(2)} (precision ${b.precision.toFixed(3)}, recall ${b.recall.toFixed(3)}, IoU 0.5)`);
+    console.error(`best F1 ${b.f1.toFixed(3)} at score threshold ${b.threshold.toFixed(2)} (precision ${Number.isNaN(b.precision) ? '-' : b.precision.toFixed(3)}, recall ${b.recall.toFixed(3)}, IoU 0.5)`);
     const sectionsAfter = [...((await extra.sections?.(analysis)) ?? []), { heading: 'Command', pre: commandLine() }];
     const files = await writeCocoReport(v.report, result, { analysis, sectionsAfter });
     console.error(`report written to ${path.join(v.report, files.html)} (${files.plots.length} figures)`);
@@ -227,6 +241,7 @@ async function runModel(v: Values): Promise<number> {
 
   const bar = v.quiet === true ? undefined : new ProgressBar(count, 'eval');
   let evaluated;
+  let cdf: LossCdf | undefined;
   try {
     evaluated = await evaluateModel(model, source, {
       ...inference,
@@ -235,6 +250,12 @@ async function runModel(v: Values): Promise<number> {
       onProgress: (done) => bar?.update(done),
       onSkip: (message) => process.stderr.write(`\nwarning: ${message}\n`),
     });
+    bar?.done();
+    if (v['loss-cdf'] === true) {
+      const cdfBar = v.quiet === true ? undefined : new ProgressBar(evaluated.evaluated.length, 'loss cdf');
+      cdf = await anchorLossCdf(model, source, { indices: evaluated.evaluated, threads: inference.threads, onProgress: (done) => cdfBar?.update(done) });
+      cdfBar?.done();
+    }
   } finally {
     bar?.done();
     await model.dispose();
@@ -244,7 +265,23 @@ async function runModel(v: Values): Promise<number> {
     await writeFile(saveDets, JSON.stringify(evaluated.detections) + '\n');
     console.error(`${evaluated.detections.length} detections on ${count} image(s) written to ${saveDets}`);
   }
-  await printCoco(evaluated.result, v, { gt: evaluated.gt, dets: evaluated.detections });
+  const report = typeof v.report === 'string' ? v.report : undefined;
+  const done = evaluated;
+  await printCoco(evaluated.result, v, { gt: evaluated.gt, dets: evaluated.detections }, {
+    sections: async (analysis) => {
+      if (!report) return [];
+      const sections = await imageGridSections(report, source, done, analysis);
+      if (cdf) {
+        const f = await writeFigure(report, 'loss_cdf', lossCdfSpec(cdf));
+        sections.push({
+          heading: 'Focal loss distribution',
+          text: `Cumulative normalised focal loss over ${cdf.counts.positives} positive and ${cdf.counts.negativesKept} negative anchors of ${cdf.counts.images} images (the paper's Figure 4): with gamma 2 most of the negatives' loss comes from a small fraction of hard negatives.`,
+          figures: [{ src: f.png, href: f.svg }],
+        });
+      }
+      return sections;
+    },
+  });
   return 0;
 }
 
@@ -289,6 +326,8 @@ export const evalCommand: Command = {
         json: { type: 'boolean', default: false },
         'per-class': { type: 'boolean', default: false },
         report: { type: 'string' },
+        'report-score': { type: 'string' },
+        'loss-cdf': { type: 'boolean' },
         weights: { type: 'string' },
         data: { type: 'string' },
         format: { type: 'string' },
@@ -311,10 +350,12 @@ export const evalCommand: Command = {
     applyImageFlags(values);
     // Outputs are checked before any work.
     if (typeof values.report === 'string') checkOutputDir(values.report, '--report');
+    if (values['loss-cdf'] === true && typeof values.report !== 'string') throw new UserError('--loss-cdf writes into the report: give --report DIR too');
+    numberFlag(values, 'report-score', { min: 0, max: 1 });
     if (typeof values['save-dets'] === 'string') checkOutputFile(values['save-dets'], '--save-dets');
     const modelMode = values.weights !== undefined || values.data !== undefined;
     if (!modelMode) {
-      const modelOnly = ['format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet', 'max-pixels', 'max-memory'] as const;
+      const modelOnly = ['loss-cdf', 'format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet', 'max-pixels', 'max-memory'] as const;
       const given = modelOnly.find((f) => values[f] !== undefined);
       if (given) throw new UserError(`--${given} applies to --weights/--data evaluation only`);
     }

@@ -1,6 +1,7 @@
 import type { Command } from './command.js';
 import { evalCommand } from './eval.js';
 import { dataCommand } from './data.js';
+import { anchorsCommand } from './anchors.js';
 import { trainCommand } from './train.js';
 import { detectCommand } from './detect.js';
 import { demoCommand } from './demo.js';
@@ -14,6 +15,7 @@ export const commands: Command[] = [
   detectCommand,
   evalCommand,
   dataCommand,
+  anchorsCommand,
   weightsCommand,
   benchCommand,
 ];

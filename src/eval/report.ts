@@ -192,7 +192,7 @@ export async function writeCocoReport(dir: string, result: CocoEvalResult, opts:
     const b = a.curves.best;
     sections.push({
       heading: 'Score threshold',
-      text: `Best mean F1 ${b.f1.toFixed(3)} at score ${b.threshold.toFixed(2)} (precision ${b.precision.toFixed(3)}, recall ${b.recall.toFixed(3)}, IoU ${a.curves.iouThreshold}): a good threshold for deployment.`,
+      text: `Best mean F1 ${b.f1.toFixed(3)} at score ${b.threshold.toFixed(2)} (precision ${Number.isNaN(b.precision) ? '-' : b.precision.toFixed(3)}, recall ${b.recall.toFixed(3)}, IoU ${a.curves.iouThreshold}): a good threshold for deployment.`,
       figures: [pageFigure(f1), pageFigure(p), pageFigure(r)],
     });
     const cm = await fig('confusion_matrix', confusionSpec(a.confusion));

@@ -1,0 +1,81 @@
+/**
+ * Dataset and anchor diagnostics: data check --draw marks boxes no anchor covers in red,
+ * --plots writes labels.png, `anchors optimize` finds anchors that cover a dataset of tiny boxes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { anchorCoverageOf, type ImageBoxes } from '../../src/data/stats.js';
+import { kmeans1d, optimizeAnchors } from '../../src/data/anchor_search.js';
+import { makeAnchorConfig } from '../../src/detection/anchors.js';
+import { assertLabels, assertPng, readSvg } from '../plot/helpers.js';
+
+const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+
+/** 30 images of 800x800 with 4 boxes of 14-22 px each: too small for RetinaNet's 32 px anchors. */
+function tinyBoxes(): ImageBoxes[] {
+  return Array.from({ length: 30 }, (_, i) => {
+    const boxes: number[] = [];
+    for (let j = 0; j < 4; j++) {
+      const s = 14 + 2 * ((i + j) % 5), x = 50 + 150 * j + i, y = 100 + 7 * i;
+      boxes.push(x, y, x + s, y + s * (j % 2 === 0 ? 1 : 2));
+    }
+    return { width: 800, height: 800, boxes: Float32Array.from(boxes), labels: Int32Array.from([0, 1, 0, 1]) };
+  });
+}
+
+test('kmeans1d finds separated clusters', () => {
+  assert.deepEqual(kmeans1d([-1, -1.1, -0.9, 1, 1.1, 0.9], 2).map((c) => Math.round(c * 10) / 10), [-1, 1]);
+});
+
+test('optimizeAnchors: tiny boxes the default anchors miss are covered by smaller anchors', () => {
+  const images = tinyBoxes();
+  const r = optimizeAnchors(images, { minSize: 800, maxSize: 1333, numClasses: 2 });
+  assert.equal(r.before.checked, 120);
+  assert.ok(r.before.uncovered > 60, `before: ${r.before.uncovered} uncovered`);
+  assert.ok(r.best.coverage.uncovered < r.before.uncovered / 3, `after: ${r.best.coverage.uncovered} uncovered`);
+  assert.ok(r.best.baseSize <= 20);
+  assert.ok(r.best.scales.length * r.best.aspectRatios.length <= 9);
+  // The reported coverage is that of the config it prints.
+  assert.deepEqual(anchorCoverageOf(images, 2, { minSize: 800, maxSize: 1333, anchorConfig: r.best.config }), r.best.coverage);
+  assert.ok(r.tried.length > 50);
+  const paper = makeAnchorConfig();
+  assert.deepEqual(anchorCoverageOf(images, 2, { anchorConfig: paper }), r.before);
+});
+
+test('data check --draw marks uncovered boxes red, --plots writes labels.png; anchors optimize prints before, after and config lines', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'diag-'));
+  try {
+    await mkdir(path.join(dir, 'img'));
+    const png = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#808080' } }).png().toBuffer();
+    await writeFile(path.join(dir, 'img/a.png'), png);
+    // A 60 px box (covered) and a 4 px one (no anchor at IoU >= 0.5 after the resize to 800).
+    await writeFile(path.join(dir, 'train.csv'), 'img/a.png,100,100,160,160,cat\nimg/a.png,300,50,304,54,dog\n');
+    const r = run('data', 'check', path.join(dir, 'train.csv'), '--draw', path.join(dir, 'drawn'), '--plots', path.join(dir, 'plots'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /drew 1 images with their boxes to .* \(1 boxes without an anchor at IoU >= 0\.5 in red\)/);
+    // The small box's outline is pure red; the covered box keeps its class colour.
+    const { data, info } = await sharp(path.join(dir, 'drawn', 'a.png')).raw().toBuffer({ resolveWithObject: true });
+    const px = (x: number, y: number): number[] => [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3)];
+    assert.deepEqual(px(300, 52), [255, 0, 0]);
+    assert.notDeepEqual(px(100, 130), [255, 0, 0]);
+    await assertPng(path.join(dir, 'plots'), 'labels.png');
+    assertLabels(readSvg(path.join(dir, 'plots'), 'labels.svg'), ['Boxes per class (2 in all)', 'cat', 'dog', 'Box size, sqrt(w x h) in original pixels', 'Aspect ratio h / w', 'Box centres', 'small < 32'], 'labels');
+
+    const a = run('anchors', 'optimize', path.join(dir, 'train.csv'));
+    assert.equal(a.status, 0, a.stderr);
+    assert.match(a.stdout, /current anchors: sizes 32\/40\/50, .*; ratios 0\.5, 1, 2 \(9 per location\)\n  1 of 2 boxes \(50\.0%\) have no anchor/);
+    assert.match(a.stdout, /best of \d+ candidates: P3 base size \d+/);
+    assert.match(a.stdout, /best of \d+ candidates[^\n]*\n  sizes [^\n]*\n  [01] of 2 boxes \([\d.]+%\) have no anchor with IoU >= 0\.5; mean best IoU 0\.\d{3}\n/);
+    const json = JSON.parse(a.stdout.trim().split('\n').at(-1)!) as { anchors: { sizes: number[][]; aspectRatios: number[][] } };
+    assert.equal(json.anchors.sizes.length, 5);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
