@@ -74,6 +74,7 @@ function axis(a: AxisOptions, field: string): Json {
   if (a.domain) {
     scale.domain = a.domain;
     scale.clamp = true;
+    scale.nice = false;
   }
   if (a.log) scale.type = 'log';
   else scale.zero = a.domain ? undefined : false;
