@@ -36,8 +36,8 @@ Options:
   --no-anchors     skip the anchor coverage check
   --max-problems N problems to print (default 50; --json lists all)
   --draw DIR       also write the first --draw-count images with their boxes drawn, to DIR;
-                   boxes no default anchor covers at IoU >= 0.5 after the resize are red
-                   (keras-retinanet's debug.py), with their best anchor IoU
+                   boxes no default anchor covers at IoU >= 0.5 after the resize are red,
+                   with their best anchor IoU, the others green (keras-retinanet's debug.py)
   --draw-count N   images to draw (default 16)
   --plots DIR      write labels.png / labels.svg to DIR: boxes per class, box size and
                    aspect-ratio histograms, box centre heat map
@@ -170,9 +170,10 @@ async function drawSamples(ds: DetectionDataset, dir: string, count: number, anc
     const labels = Int32Array.from(im.labels, (l, i) => (im.crowd[i] ? ds.classNames.length : l));
     const best = anchors && im.width && im.height ? boxAnchorIous({ width: im.width, height: im.height, boxes: im.boxes, labels: im.labels, crowd: im.crowd }) : undefined;
     const uncovered = (i: number): boolean => best !== undefined && best[i]! < 0.5;
-    const colors = Array.from(im.labels, (_, i) => (uncovered(i) ? '#ff0000' : undefined));
+    // As keras-retinanet's debug.py: boxes an anchor covers green, the others red.
+    const colors = Array.from(im.labels, (_, i) => (best === undefined ? undefined : uncovered(i) ? '#ff0000' : '#00b000'));
     const captions = Array.from(im.labels, (l, i) => (uncovered(i) ? `${names[l] ?? l} no anchor (IoU ${best![i]!.toFixed(2)})` : undefined));
-    red += colors.filter((c) => c !== undefined).length;
+    red += colors.filter((c) => c === '#ff0000').length;
     const out = path.join(dir, `${path.parse(im.file).name}.png`);
     await drawDetections(im.file, { boxes: im.boxes, labels, colors, captions }, out, { classNames: names });
     written++;

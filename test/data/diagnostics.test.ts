@@ -60,11 +60,11 @@ test('data check --draw marks uncovered boxes red, --plots writes labels.png; an
     const r = run('data', 'check', path.join(dir, 'train.csv'), '--draw', path.join(dir, 'drawn'), '--plots', path.join(dir, 'plots'));
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /drew 1 images with their boxes to .* \(1 boxes without an anchor at IoU >= 0\.5 in red\)/);
-    // The small box's outline is pure red; the covered box keeps its class colour.
+    // The small box's outline is pure red; the covered box is green.
     const { data, info } = await sharp(path.join(dir, 'drawn', 'a.png')).raw().toBuffer({ resolveWithObject: true });
     const px = (x: number, y: number): number[] => [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3)];
     assert.deepEqual(px(300, 52), [255, 0, 0]);
-    assert.notDeepEqual(px(100, 130), [255, 0, 0]);
+    assert.deepEqual(px(100, 130), [0, 176, 0]);
     await assertPng(path.join(dir, 'plots'), 'labels.png');
     assertLabels(readSvg(path.join(dir, 'plots'), 'labels.svg'), ['Boxes per class (2 in all)', 'cat', 'dog', 'Box size, sqrt(w x h) in original pixels', 'Aspect ratio h / w', 'Box centres', 'small < 32'], 'labels');
 
