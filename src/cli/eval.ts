@@ -28,7 +28,7 @@ import { imageGridSections } from '../model/report.js';
 import { anchorLossCdf, lossCdfSpec, type LossCdf } from '../model/loss_cdf.js';
 import { type Command, UserError } from './command.js';
 import { checkOutputDir, checkOutputFile } from '../core/output.js';
-import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, checkWeightsSpec, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag } from './common.js';
+import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, checkWeightsSpec, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag, commandLine } from './common.js';
 import { labelCategories } from '../model/labels.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
@@ -213,11 +213,6 @@ interface ReportExtras {
   sections?: (analysis: DetectionAnalysis) => Promise<PageSection[]>;
 }
 
-/** The command as typed, for the report. */
-function commandLine(): string {
-  const q = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
-  return ['retinanet', ...process.argv.slice(2)].map(q).join(' ');
-}
 
 async function runModel(v: Values): Promise<number> {
   const weights = stringFlag(v, 'weights');

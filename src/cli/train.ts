@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { type Command, UserError } from './command.js';
-import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, durationFlag, sizeFlag, intListFlag, loadSource, numberFlag, resolveConfig, stringFlag, trainStart } from './common.js';
+import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, durationFlag, sizeFlag, intListFlag, loadSource, numberFlag, resolveConfig, shellQuote, stringFlag, trainStart, commandLine } from './common.js';
 import { describeLoad, loadStartingWeights } from '../model/finetune.js';
 import { readSidecar } from '../model/weights.js';
 import { architectureNames, mergeConfig } from '../model/config.js';
@@ -21,20 +21,22 @@ import { anchorCoverageOf, sourceBoxes } from '../data/stats.js';
 import { anchorConfig, type RetinaNetConfig } from '../model/config.js';
 import { ReportHook } from '../train/report_hook.js';
 
-/** The command as typed, for the report. */
-function commandLine(): string {
-  const q = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
-  return ['retinanet', ...process.argv.slice(2)].map(q).join(' ');
-}
+/** The flags of a run that `anchors optimize` takes too: the same boxes, resize and starting anchors. */
+const ANCHOR_FLAGS = ['format', 'images', 'split', 'arch', 'config', 'min-size', 'max-size'] as const;
 
-/** Warns when more than 1% of the training boxes have no anchor at IoU >= 0.5 after the resize. */
-function warnUncovered(train: SampleSource, cfg: RetinaNetConfig, data: string): void {
+/**
+ * Warns when more than 1% of the training boxes have no anchor at IoU >= 0.5 after the resize,
+ * with the `anchors optimize` command (this run's data, resize and anchors) that suggests better ones.
+ */
+function warnUncovered(train: SampleSource, cfg: RetinaNetConfig, data: string, v: Record<string, string | boolean | undefined>): void {
   const c = anchorCoverageOf(sourceBoxes(train), train.classNames.length, { minSize: cfg.transform.minSize, maxSize: cfg.transform.maxSize, anchorConfig: anchorConfig(cfg) });
   if (c.checked === 0 || c.uncovered <= 0.01 * c.checked) return;
+  const flags = ANCHOR_FLAGS.flatMap((f) => (typeof v[f] === 'string' ? [`--${f}`, v[f]] : []));
+  const optimizeCommand = ['retinanet', 'anchors', 'optimize', data, ...flags].map(shellQuote).join(' ');
   const worst = c.uncoveredPerClass.map((n, k) => ({ n, name: train.classNames[k]! })).filter((x) => x.n > 0).sort((a, b) => b.n - a.n).slice(0, 3);
   process.stderr.write(
     `warning: ${c.uncovered} of ${c.checked} training boxes (${((100 * c.uncovered) / c.checked).toFixed(1)}%) have no anchor with IoU >= 0.5 after resizing to ${cfg.transform.minSize}/${cfg.transform.maxSize} ` +
-      `(most in ${worst.map((w) => `${w.name} ${w.n}`).join(', ')}); they only get low-quality matches. 'retinanet anchors optimize ${data}' suggests anchors that cover them.\n`,
+      `(most in ${worst.map((w) => `${w.name} ${w.n}`).join(', ')}); they only get low-quality matches. '${optimizeCommand}' suggests anchors that cover them.\n`,
   );
 }
 
@@ -300,7 +302,7 @@ async function run(argv: string[]): Promise<number> {
     ...(start.trainableLayers !== undefined ? { backbone: { trainableLayers: start.trainableLayers } } : {}),
   });
   if (cfg.numClasses < train.classNames.length) throw new UserError(`--num-classes ${cfg.numClasses} is smaller than the dataset's ${train.classNames.length} classes`);
-  if (!resumed) warnUncovered(train, cfg, data);
+  if (!resumed) warnUncovered(train, cfg, data, v);
 
   const perEpoch = Math.max(1, Math.floor(train.length / batch));
   // With a time budget and no length given, the length is capped only by the budget.

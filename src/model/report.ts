@@ -73,7 +73,7 @@ export async function imageGridSections(
         captions: gts.map((a) => (a.iscrowd ? 'crowd' : missed.has(a.id) ? `${names[labelOf.get(a.category_id) ?? 0]} MISSED` : undefined)),
         dashed: gts.map(() => true),
       },
-      options: { classNames: names, caption: `${source.describe(i)}: ${gts.length} gt${o && o.missed > 0 ? `, ${o.missed} missed` : ''}` },
+      options: { classNames: names, caption: `${path.basename(source.describe(i))}: ${gts.length} gt${o && o.missed > 0 ? `, ${o.missed} missed` : ''}` },
     };
     const predTile: GridTile = {
       image,

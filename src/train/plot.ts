@@ -22,7 +22,8 @@ function smooth(values: readonly number[], window: number): number[] {
  * the raw total faint behind), the learning rate, and validation AP / AP50 when the run validated.
  */
 export function resultsSpec(records: readonly StepRecord[], vals: readonly ValRecord[], title = 'Training run'): TopLevelSpec {
-  const its = records.map((r) => r.iter);
+  // x is the steps done, as in results.csv, the validation records and the checkpoints' names.
+  const its = records.map((r) => r.iter + 1);
   const window = Math.max(1, Math.round(records.length / 100));
   const total = records.map((r) => r.loss_cls + r.loss_box);
   const losses: Series[] = [
@@ -59,14 +60,17 @@ export function resultsSpec(records: readonly StepRecord[], vals: readonly ValRe
   return gridOf([charts], title);
 }
 
-/** `results.csv`: one row per step (iteration, losses, lr, seconds), with AP and AP50 on the rows where a validation ran. */
+/**
+ * `results.csv`: one row per step (iteration, losses, lr, seconds), with AP and AP50 on the rows
+ * where a validation ran. `iter` counts the steps done (1 for the first step; log.jsonl's step
+ * records number from 0), as the validation records, the progress messages and the checkpoints do.
+ */
 export function resultsCsv(records: readonly StepRecord[], vals: readonly ValRecord[]): string {
-  // A validation record's `iter` counts the steps done, so it belongs to the step iter - 1.
-  const byStep = new Map(vals.map((v) => [v.iter - 1, v] as const));
+  const byIter = new Map(vals.map((v) => [v.iter, v] as const));
   const rows = ['iter,loss,loss_cls,loss_box,lr,num_fg,time,AP,AP50'];
   for (const r of records) {
-    const v = byStep.get(r.iter);
-    rows.push([r.iter, r.loss, r.loss_cls, r.loss_box, r.lr, r.num_fg, r.time.toFixed(3), v ? v.AP : '', v ? v.AP50 : ''].join(','));
+    const v = byIter.get(r.iter + 1);
+    rows.push([r.iter + 1, r.loss, r.loss_cls, r.loss_box, r.lr, r.num_fg, r.time.toFixed(3), v ? v.AP : '', v ? v.AP50 : ''].join(','));
   }
   return rows.join('\n') + '\n';
 }

@@ -79,3 +79,43 @@ test('data check --draw marks uncovered boxes red, --plots writes labels.png; an
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('anchors optimize --json --max-anchors: no more anchors per location than allowed, coverage no worse; usage errors exit 2', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'diag-'));
+  try {
+    const png = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#808080' } }).png().toBuffer();
+    await writeFile(path.join(dir, 'a.png'), png);
+    // Squares of 6-11 px: at the default resize (x2.67) 16-29 px, too small for the smallest 32 px anchors but the largest.
+    const rows = [6, 7, 8, 9, 10, 11].map((s, i) => `a.png,${20 + 60 * i},40,${20 + 60 * i + s},${40 + s},cell`);
+    await writeFile(path.join(dir, 'train.csv'), rows.join('\n') + '\n');
+    const a = run('anchors', 'optimize', path.join(dir, 'train.csv'), '--json', '--max-anchors', '3');
+    assert.equal(a.status, 0, a.stderr);
+    const j = JSON.parse(a.stdout) as { before: { checked: number; uncovered: number }; after: { checked: number; uncovered: number }; scales: number[]; aspectRatios: number[]; config: { anchors: { sizes: number[][]; aspectRatios: number[][] } } };
+    assert.equal(j.before.checked, 6);
+    assert.ok(j.before.uncovered > 0, `before: ${j.before.uncovered}`);
+    assert.ok(j.after.uncovered < j.before.uncovered, `after: ${j.after.uncovered}`);
+    assert.ok(j.scales.length * j.aspectRatios.length <= 3);
+    assert.equal(j.config.anchors.sizes.length, 5);
+    assert.deepEqual(j.config.anchors.aspectRatios[0], j.aspectRatios);
+    // The printed config, given back with --config, is the new starting point.
+    await writeFile(path.join(dir, 'anchors.json'), JSON.stringify(j.config));
+    const again = run('anchors', 'optimize', path.join(dir, 'train.csv'), '--json', '--config', path.join(dir, 'anchors.json'));
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal((JSON.parse(again.stdout) as { before: { uncovered: number } }).before.uncovered, j.after.uncovered);
+
+    for (const [args, message] of [
+      [['anchors'], /missing subcommand/],
+      [['anchors', 'tune'], /unknown subcommand 'tune' \(expected: optimize\)/],
+      [['anchors', 'optimize'], /expected one dataset path, got 0/],
+      [['anchors', 'optimize', path.join(dir, 'train.csv'), '--max-anchors', '0'], /--max-anchors must be >= 1/],
+      [['anchors', 'optimize', path.join(dir, 'nope.csv')], /nope\.csv/],
+    ] as const) {
+      const r = run(...args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /^\s+at .*:\d+:\d+\)?$/m);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
