@@ -4,14 +4,15 @@ import { parseArgs } from 'node:util';
 import type { DetectionDataset } from '../data/types.js';
 import { drawDetections } from '../io/draw.js';
 import { DATASET_FORMATS, formatProblem, loadDataset, type DatasetFormat } from '../data/datasets/index.js';
-import { boxAnchorIous, datasetStats, SIZE_BIN_EDGES, type DatasetStats } from '../data/stats.js';
+import { boxAnchorIous, datasetStats, SIZE_BIN_EDGES, type DatasetStats, type StatsOptions } from '../data/stats.js';
+import { anchorConfig } from '../model/config.js';
 import { labelStats, labelsSpec } from '../data/labels_plot.js';
 import { writeFigure } from '../plot/render.js';
 import { type Command, UserError } from './command.js';
 import os from 'node:os';
 import { checkDecodes } from '../data/check.js';
 import { checkOutputDir } from '../core/output.js';
-import { IMAGE_FLAGS, applyImageFlags } from './common.js';
+import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, resolveConfig } from './common.js';
 import { ProgressBar } from './progress.js';
 
 const help = `Usage: retinanet data check <dataset> [options]
@@ -20,8 +21,9 @@ Reads a detection dataset, decodes every image (in parallel), reports problems a
 statistics. Problems: malformed annotations, missing, truncated or undecodable images,
 images whose decoded size differs from the annotation's (EXIF rotation), file names used
 twice. Statistics: images, boxes per
-class, box sizes (sqrt(area) in pixels), and how many boxes no default RetinaNet anchor
-covers at IoU >= 0.5 after the default resize (short side 800, long side <= 1333).
+class, box sizes (sqrt(area) in pixels), and how many boxes no anchor covers at IoU >= 0.5
+after the resize: RetinaNet's anchors and resize (short side 800, long side <= 1333), or
+those of the model you train with --arch / --config / --min-size / --max-size.
 
 <dataset> is a COCO .json, a keras-retinanet or headed .csv, a Pascal VOC folder
 (Annotations/, JPEGImages/) or folder of VOC .xml files, a YOLO folder (images/, labels/),
@@ -34,9 +36,14 @@ Options:
   --classes FILE   class list (one name per line, or keras-retinanet name,id lines)
   --strict         stop at the first problem (exit 2) instead of skipping with a warning
   --no-anchors     skip the anchor coverage check
+  --arch NAME      architecture whose anchors and resize the coverage check uses
+  --config FILE    JSON config ({"arch": NAME, ...overrides}), e.g. anchors from
+                   'retinanet anchors optimize'
+  --min-size N     short side after resizing (default from the architecture)
+  --max-size N     long side limit
   --max-problems N problems to print (default 50; --json lists all)
   --draw DIR       also write the first --draw-count images with their boxes drawn, to DIR;
-                   boxes no default anchor covers at IoU >= 0.5 after the resize are red,
+                   boxes no anchor covers at IoU >= 0.5 after the resize are red,
                    with their best anchor IoU, the others green (keras-retinanet's debug.py)
   --draw-count N   images to draw (default 16)
   --plots DIR      write labels.png / labels.svg to DIR: boxes per class, box size and
@@ -95,6 +102,10 @@ async function check(argv: string[]): Promise<number> {
       classes: { type: 'string' },
       strict: { type: 'boolean', default: false },
       'no-anchors': { type: 'boolean', default: false },
+      arch: MODEL_FLAGS.arch,
+      config: MODEL_FLAGS.config,
+      'min-size': MODEL_FLAGS['min-size'],
+      'max-size': MODEL_FLAGS['max-size'],
       'max-problems': { type: 'string', default: '50' },
       json: { type: 'boolean', default: false },
       draw: { type: 'string' },
@@ -114,6 +125,8 @@ async function check(argv: string[]): Promise<number> {
   if (!Number.isInteger(maxProblems) || maxProblems < 0) throw new UserError(`--max-problems must be a non-negative integer`);
   const drawCount = Number(values['draw-count']);
   if (!Number.isInteger(drawCount) || drawCount < 0) throw new UserError(`--draw-count must be a non-negative integer`);
+  const cfg = resolveConfig(values);
+  const anchorOpts: StatsOptions = { minSize: cfg.transform.minSize, maxSize: cfg.transform.maxSize, anchorConfig: anchorConfig(cfg) };
   const datasetPath = positionals[0]!;
   const loaded = await loadDataset(datasetPath, {
     ...(format ? { format: format as DatasetFormat } : {}),
@@ -133,7 +146,7 @@ async function check(argv: string[]): Promise<number> {
     if (values.strict && found.length > 0) throw new UserError(`${formatProblem(found[0]!)} (--strict stops at the first problem)`);
     loaded.problems.push(...found);
   }
-  const stats = datasetStats(loaded.dataset, { anchors: !values['no-anchors'] });
+  const stats = datasetStats(loaded.dataset, { anchors: !values['no-anchors'], ...anchorOpts });
   if (values.json) {
     console.log(JSON.stringify({ dataset: datasetPath, format: loaded.format, classNames: loaded.dataset.classNames, stats, problems: loaded.problems }, null, 2));
   } else {
@@ -147,7 +160,7 @@ async function check(argv: string[]): Promise<number> {
     }
   }
   if (values.draw) {
-    const { written, red } = await drawSamples(loaded.dataset, values.draw, drawCount, !values['no-anchors']);
+    const { written, red } = await drawSamples(loaded.dataset, values.draw, drawCount, values['no-anchors'] ? undefined : anchorOpts);
     if (!values.json) console.log(`drew ${written} images with their boxes to ${values.draw}${values['no-anchors'] ? '' : ` (${red} boxes without an anchor at IoU >= 0.5 in red)`}`);
   }
   if (values.plots) {
@@ -160,15 +173,15 @@ async function check(argv: string[]): Promise<number> {
 
 /**
  * Writes the first `count` images with their ground-truth boxes drawn (crowd boxes labelled as
- * such); with `anchors`, boxes whose best default anchor has IoU < 0.5 after the resize are red.
+ * such); with `anchors` (resize and anchors), boxes whose best anchor has IoU < 0.5 are red.
  */
-async function drawSamples(ds: DetectionDataset, dir: string, count: number, anchors: boolean): Promise<{ written: number; red: number }> {
+async function drawSamples(ds: DetectionDataset, dir: string, count: number, anchors: StatsOptions | undefined): Promise<{ written: number; red: number }> {
   await mkdir(dir, { recursive: true });
   const names = [...ds.classNames, 'crowd'];
   let written = 0, red = 0;
   for (const im of ds.images.slice(0, count)) {
     const labels = Int32Array.from(im.labels, (l, i) => (im.crowd[i] ? ds.classNames.length : l));
-    const best = anchors && im.width && im.height ? boxAnchorIous({ width: im.width, height: im.height, boxes: im.boxes, labels: im.labels, crowd: im.crowd }) : undefined;
+    const best = anchors && im.width && im.height ? boxAnchorIous({ width: im.width, height: im.height, boxes: im.boxes, labels: im.labels, crowd: im.crowd }, anchors) : undefined;
     const uncovered = (i: number): boolean => best !== undefined && best[i]! < 0.5;
     // As keras-retinanet's debug.py: boxes an anchor covers green, the others red.
     const colors = Array.from(im.labels, (_, i) => (best === undefined ? undefined : uncovered(i) ? '#ff0000' : '#00b000'));

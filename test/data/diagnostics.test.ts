@@ -65,6 +65,13 @@ test('data check --draw marks uncovered boxes red, --plots writes labels.png; an
     const px = (x: number, y: number): number[] => [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3)];
     assert.deepEqual(px(300, 52), [255, 0, 0]);
     assert.deepEqual(px(100, 130), [0, 176, 0]);
+    // Checked at the resize a run would use (short side 100: the 60 px box becomes 20 px), both are red.
+    const small = run('data', 'check', path.join(dir, 'train.csv'), '--no-decode', '--min-size', '100', '--max-size', '200', '--draw', path.join(dir, 'drawn-small'));
+    assert.equal(small.status, 0, small.stderr);
+    assert.match(small.stdout, /anchor coverage \(resized to min 100 \/ max 200\): 2 of 2 boxes \(100\.0%\) have no anchor/);
+    assert.match(small.stdout, /\(2 boxes without an anchor at IoU >= 0\.5 in red\)/);
+    const s2 = await sharp(path.join(dir, 'drawn-small', 'a.png')).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([...s2.data.subarray((130 * s2.info.width + 100) * s2.info.channels, (130 * s2.info.width + 100) * s2.info.channels + 3)], [255, 0, 0]);
     await assertPng(path.join(dir, 'plots'), 'labels.png');
     assertLabels(readSvg(path.join(dir, 'plots'), 'labels.svg'), ['Boxes per class (2 in all)', 'cat', 'dog', 'Box size, sqrt(w x h) in original pixels', 'Aspect ratio h / w', 'Box centres', 'small < 32'], 'labels');
 
