@@ -131,7 +131,7 @@ test('eval --weights --data --report --loss-cdf writes the figures, both image g
   for (const s of ['src="loss_cdf.png"', 'src="val_images.jpg"', 'src="worst_images.jpg"', 'src="confusion_matrix.png"', '--loss-cdf']) assert.ok(html.includes(s), s);
 });
 
-test('eval --report-score sets the confusion matrix threshold; report flags given wrongly are one-line errors', () => {
+test('eval --report-score sets the confusion matrix threshold; report flags given wrongly are one-line errors', async () => {
   const rep = path.join(dir, 'eval-report-score');
   const r = cli('eval', '--weights', weights, '--data', valJson, '--max-images', '1', '--score-thresh', '0', '--threads', '1', '--quiet', '--report', rep, '--report-score', '0.5');
   assert.equal(r.status, 0, r.stderr);
@@ -142,6 +142,11 @@ test('eval --report-score sets the confusion matrix threshold; report flags give
   assert.ok(metrics.confusion.counts.slice(0, k).every((row) => row.slice(0, k).every((v) => v === 0) && row[k]! >= 0));
   assert.ok(metrics.confusion.counts[k]!.every((v) => v === 0));
   assert.match(readSvg(rep, 'confusion_matrix.svg'), /score &gt;= 0\.50/);
+  // The worst image shows its missed boxes in red.
+  const { data, info } = await sharp(path.join(rep, 'worst_images.jpg')).raw().toBuffer({ resolveWithObject: true });
+  let red = 0;
+  for (let i = 0; i < data.length; i += info.channels) if (data[i]! > 200 && data[i + 1]! < 80 && data[i + 2]! < 80) red++;
+  assert.ok(red > 100, `${red} red pixels`);
 
   oneLineError(['eval', '--weights', weights, '--data', valJson, '--loss-cdf'], /--loss-cdf writes into the report: give --report DIR too/);
   oneLineError(['eval', '--weights', weights, '--data', valJson, '--report', path.join(dir, 'r2'), '--report-score', '1.5'], /--report-score must be <= 1/);
