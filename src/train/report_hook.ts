@@ -37,6 +37,16 @@ export class ReportHook implements TrainHook {
 
   async afterTrain(t: Trainer, result: TrainResult): Promise<void> {
     if (result.stopped !== 'done') return;
+    // The run itself is done: a report that fails must not cost the hooks after this one
+    // (the final weights), so the failure becomes a warning.
+    try {
+      await this.write(t);
+    } catch (err) {
+      t.warn(`report not written: ${(err as Error).message}`);
+    }
+  }
+
+  private async write(t: Trainer): Promise<void> {
     this.opts.onProgress?.(`writing the report: evaluating the final model on ${this.val.length} validation images...`);
     // Model labels are matched to the validation set's categories by class name, as in validation.
     const byName = new Map(this.val.classNames.map((name, i) => [name, this.val.categoryIds[i]!]));

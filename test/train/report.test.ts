@@ -71,3 +71,21 @@ test('a small run writes results.csv / results.png, and the report hook report.h
   assertLabels(readSvg(dir, 'loss_cdf.svg'), ['γ = 0', 'γ = 0.5', 'γ = 1', 'γ = 2', 'fraction of positive anchors', 'fraction of negative anchors'], 'loss_cdf');
   await model.dispose();
 });
+
+test('a report that fails is a warning: the run still ends with its final weights', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'retinanet-report-fail-'));
+  const model = new RetinaNet(demoConfig(SIZE), 1);
+  const broken = { ...val, groundTruth: (): never => { throw new Error('disk on fire'); } };
+  const warnings: string[] = [];
+  const hook = new ReportHook(dir, broken, {});
+  const r = await new Trainer(model, train, {
+    iters: 1, batchSize: 2, lr: 0.01, warmupIters: 1, padTo: 32, seed: 3, threads: 1, outDir: dir, checkpointEvery: 100,
+    hooks: [hook, { onWarning: (_t, m) => warnings.push(m) }],
+  }).run();
+  assert.equal(r.stopped, 'done');
+  assert.ok(existsSync(path.join(dir, 'model.safetensors')));
+  assert.ok(!existsSync(path.join(dir, 'report.html')));
+  assert.equal(hook.report, undefined);
+  assert.ok(warnings.some((w) => /^report not written: .*disk on fire/.test(w)), warnings.join('\n'));
+  await model.dispose();
+});
