@@ -48,6 +48,10 @@ export {
 } from './model/pretrained.js';
 export { labelCategories, type LabelMapping, type CategoryTable } from './model/labels.js';
 export { evaluateModel, toCocoResults, type EvaluateOptions } from './model/evaluate.js';
+// Export to one ONNX file (float32 or int8) and detection with an exported model
+export { exportDetector, type ExportOptions, type ExportMetadata, parseExportMetadata } from './model/export.js';
+export { exportDetectorInt8, type Int8ExportOptions, type QuantizationReport } from './model/quantize.js';
+export { type Detector, OnnxDetector, loadDetector } from './model/detector.js';
 
 // Images and data
 export { type RgbImage, ImageError, loadImage, decodeImage, saveImage, imageSize } from './io/image.js';

@@ -12,6 +12,7 @@ import { type DatasetFormat, DATASET_FORMATS, DatasetError, formatProblem, loadD
 import { type RetinaNetConfig, architectureNames } from '../model/config.js';
 import { type ConfigSources, MissingSidecarError, type ModelSidecar, resolveConfig as resolveModelConfig } from '../model/weights.js';
 import { RetinaNet, defaultMaxMemory } from '../model/model.js';
+import { type Detector, isOnnxModelFile, loadDetector } from '../model/detector.js';
 import { type SampleSource, datasetSource } from '../data/source.js';
 import { findPretrained, isWeightsUrl, pretrainedNames } from '../model/pretrained.js';
 import { type StartingWeights, defaultTrainableLayers } from '../model/finetune.js';
@@ -161,10 +162,15 @@ export async function weightsFile(spec: string, flag: string, kind: 'retinanet' 
 }
 
 /**
- * The model of `--weights` (a file, a NAME or a URL) with the MODEL_FLAGS applied; weights
- * without their sidecar need --arch/--num-classes or --config, and the error says so.
+ * The model of `--weights` (a file, a NAME or a URL, or a model exported to .onnx) with the
+ * MODEL_FLAGS applied; weights without their sidecar need --arch/--num-classes or --config,
+ * and the error says so.
  */
-export async function loadModel(weights: string, values: Values): Promise<RetinaNet> {
+export async function loadModel(weights: string, values: Values): Promise<Detector> {
+  if (isOnnxModelFile(weights)) {
+    if (!existsSync(weights)) throw new UserError(`--weights ${weights} not found`);
+    return loadDetector(weights, configSources(values));
+  }
   const file = await weightsFile(weights, '--weights', 'retinanet', values['quiet'] === true);
   try {
     const model = await RetinaNet.fromWeights(file, configSources(values));

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { type Command, UserError } from './command.js';
 import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, inferenceOptions, isDirectory, loadModel, numberFlag, stringFlag } from './common.js';
 import { checkOutputDir, checkOutputFile } from '../core/output.js';
+import { type ShardManifest, inShard, parseShard, shardManifestPath } from '../data/shard.js';
 import { writeAtomic } from '../core/atomic.js';
 import { InputError } from '../core/errors.js';
 import { ProgressBar } from './progress.js';
@@ -14,7 +15,7 @@ import { loadImage } from '../io/image.js';
 import { drawDetections } from '../io/draw.js';
 import type { CocoResult } from '../eval/types.js';
 
-const help = `Usage: retinanet detect <image or folder...> --weights W [options]
+const help = `Usage: retinanet detect <image or folder...> --weights W|model.onnx [options]
 
 Detects objects and writes COCO results JSON (image_id, category_id, bbox = [x, y, w, h] in
 original pixels, score).
@@ -24,6 +25,9 @@ Options:
                            names (a FILE.json sidecar written by 'train' supplies the config
                            and class names), or a NAME of 'retinanet weights list' such as
                            retinanet_resnet50_fpn_coco (downloaded on first use), or a URL
+                           Or a model written by 'retinanet export' (.onnx, float32 or int8):
+                           config and class names come from it, and its built-in post-processing
+                           can only be tightened (higher --score-thresh, fewer detections)
   --arch NAME              ${architectureNames().join(', ')}
   --config FILE            JSON config ({"arch": NAME, ...overrides})
   --num-classes N          number of classes (torchvision COCO weights: 91)
@@ -41,6 +45,9 @@ Options:
   --draw-score S           draw boxes scoring at least S (default: the detection threshold)
   --threads N              threads for ONNX Runtime (default: all cores)
   --quiet                  no progress bar (warnings are still printed)
+  --shard K/N              process only shard K of N (by a hash of the file name: stable, every
+                           image in exactly one shard); writes OUT and OUT.shard.json, which
+                           'retinanet merge' joins into the output of a single run
   --max-pixels N           refuse images over N pixels (default 100000000)
   --max-memory SIZE        memory budget, e.g. 8G (default: 80% of the machine's memory): compiled
                            graphs (one per padded image shape) are released beyond it
@@ -114,6 +121,7 @@ async function run(argv: string[]): Promise<number> {
       draw: { type: 'string' },
       'draw-score': { type: 'string' },
       quiet: { type: 'boolean' },
+      shard: { type: 'string' },
       ...IMAGE_FLAGS,
     },
   });
@@ -125,13 +133,19 @@ async function run(argv: string[]): Promise<number> {
   const drawScore = numberFlag(values, 'draw-score', { min: 0, max: 1 });
   const quiet = values.quiet === true;
   const files = expandInputs(positionals);
+  const shardFlag = stringFlag(values, 'shard');
+  const shard = shardFlag !== undefined ? parseShard(shardFlag) : undefined;
+  // Image ids and positions come from the whole input, so shards merge into a single run's output.
+  const items = files.map((file, index) => ({ file, index })).filter(({ file }) => !shard || inShard(path.basename(file), shard));
   const gtFile = stringFlag(values, 'gt');
   const gtIds = gtFile ? idsFromGt(gtFile) : undefined;
   // Every output is checked before the model is loaded or any image read.
   const out = stringFlag(values, 'out') ?? 'detections.json';
   checkOutputFile(out, '--out');
-  const imagesOut = gtIds ? undefined : out.replace(/\.json$/, '') + '.images.json';
+  const imagesOut = gtIds || shard ? undefined : out.replace(/\.json$/, '') + '.images.json';
   if (imagesOut) checkOutputFile(imagesOut, '--out');
+  const manifestOut = shard ? shardManifestPath(out) : undefined;
+  if (manifestOut) checkOutputFile(manifestOut, '--out');
   const drawDir = stringFlag(values, 'draw');
   if (drawDir) {
     checkOutputDir(drawDir, '--draw');
@@ -141,20 +155,22 @@ async function run(argv: string[]): Promise<number> {
   const drawTargets = drawDir ? drawingNames(files, drawDir) : [];
 
   const model = await loadModel(weights, values);
+  model.checkOptions?.(inference);
   const classNames = model.classNames ?? [];
-  const categoryIds = model.categoryIds ?? Array.from({ length: model.config.numClasses }, (_, i) => i);
-  const drawMin = drawScore ?? inference.scoreThresh ?? model.config.inference.scoreThresh;
+  const categoryIds = model.categoryIds ?? Array.from({ length: model.numClasses }, (_, i) => i);
+  const drawMin = drawScore ?? inference.scoreThresh ?? model.scoreThresh;
   // Detections scoring at least SUMMARY_SCORE, counted by class for the last line.
   const confident = new Map<number, number>();
   if (drawDir) await mkdir(drawDir, { recursive: true });
   const results = new IncrementalResults(out);
   const imageList: { id: number; file_name: string; width: number; height: number }[] = [];
-  const bar = files.length > 1 && !quiet ? new ProgressBar(files.length, 'detect') : undefined;
+  const manifest: ShardManifest['images'] = [];
+  const bar = items.length > 1 && !quiet ? new ProgressBar(items.length, 'detect') : undefined;
   const warn = (message: string): void => (bar ? bar.log(`warning: ${message}`) : void process.stderr.write(`warning: ${message}\n`));
   let failed = 0;
   try {
-    for (const [k, file] of files.entries()) {
-      bar?.update(k, `${results.count} detections`);
+    for (const [done, { file, index: k }] of items.entries()) {
+      bar?.update(done, `${results.count} detections`);
       let id = k + 1;
       if (gtIds) {
         const known = gtIds.get(path.basename(file));
@@ -175,24 +191,27 @@ async function run(argv: string[]): Promise<number> {
           if (det!.scores[j]! >= SUMMARY_SCORE) confident.set(label, (confident.get(label) ?? 0) + 1);
         });
         imageList.push({ id, file_name: path.basename(file), width: image.width, height: image.height });
+        manifest.push({ index: k, id, file_name: path.basename(file), width: image.width, height: image.height });
         if (drawDir) await drawDetections(image, { boxes: det!.boxes, labels: det!.labels, scores: det!.scores }, drawTargets[k]!, { classNames, minScore: drawMin, caption: `score >= ${drawMin}` });
       } catch (err) {
         warn(`${err instanceof InputError ? err.message : `${file}: ${(err as Error).message}`}; skipped`);
         failed++;
       }
     }
-    bar?.update(files.length, `${results.count} detections`);
+    bar?.update(items.length, `${results.count} detections`);
   } finally {
     bar?.done();
     // Whatever happened, what was detected is written (atomically).
     await results.finish();
     if (imagesOut) await writeAtomic(imagesOut, JSON.stringify(imageList, null, 1) + '\n');
+    if (manifestOut) await writeAtomic(manifestOut, JSON.stringify({ shard: shardFlag!, idsFromGroundTruth: gtIds !== undefined, images: manifest } satisfies ShardManifest) + '\n');
     await model.dispose();
   }
   const drawn = drawDir ? `; drawn images (boxes with score >= ${drawMin}) in ${drawDir}` : '';
   const top = [...confident].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 10);
   const summary = classNames.length > 0 && top.length > 0 ? `; scoring >= ${SUMMARY_SCORE}: ${top.map(([label, n]) => `${classNames[label] ?? label} ${n}`).join(', ')}` : '';
-  process.stdout.write(`${results.count} detections on ${imageList.length} image(s) written to ${out}${drawn}${failed ? `; ${failed} image(s) skipped` : ''}${summary}\n`);
+  const of = shard ? ` (shard ${shardFlag} of ${files.length} images; join the shards with 'retinanet merge')` : '';
+  process.stdout.write(`${results.count} detections on ${imageList.length} image(s)${of} written to ${out}${drawn}${failed ? `; ${failed} image(s) skipped` : ''}${summary}\n`);
   return failed > 0 && imageList.length === 0 ? 1 : 0;
 }
 

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  checkCocoGroundTruth,
   cocoStatsJson,
   evaluateCoco,
   evaluateVoc,
@@ -28,17 +29,21 @@ import { imageGridSections } from '../model/report.js';
 import { anchorLossCdf, lossCdfSpec, type LossCdf } from '../model/loss_cdf.js';
 import { type Command, UserError } from './command.js';
 import { checkOutputDir, checkOutputFile } from '../core/output.js';
+import { writeAtomic } from '../core/atomic.js';
+import { type ShardManifest, inShard, parseShard, shardManifestPath } from '../data/shard.js';
 import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, checkWeightsSpec, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag, commandLine } from './common.js';
 import { labelCategories } from '../model/labels.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
 import { evaluateModel } from '../model/evaluate.js';
+import { RetinaNet } from '../model/model.js';
+import { isOnnxModelFile } from '../model/detector.js';
 import { syntheticSources } from '../data/synthetic_source.js';
-import type { SampleSource } from '../data/source.js';
+import { type SampleSource, cocoGroundTruth } from '../data/source.js';
 
 const help = `Usage: retinanet eval --gt GT.json --dets RESULTS.json [options]
        retinanet eval --voc-gt XML_DIR --voc-dets TXT_DIR [--names FILE] [options]
-       retinanet eval --weights W --data DATASET [options]
+       retinanet eval --weights W|model.onnx --data DATASET [options]
 
 COCO bbox evaluation with the same numbers as pycocotools' COCOeval (12-line summary),
 or Pascal VOC AP per class (area-under-curve and VOC2007 11-point, difficult ignored),
@@ -60,10 +65,15 @@ VOC:
   --names FILE       class names, one per line (numeric classes index it; also sets the class order)
   --iou X            IoU threshold for a true positive (default 0.5)
 
+Results on a dataset's own annotations:
+  --data PATH --dets FILE   (no --weights) COCO results scored against the dataset's boxes
+
 Model on a dataset (detect, then COCO evaluation):
   --weights W        weights: a safetensors or .pth file with torchvision names (a FILE.json
                      sidecar written by 'train' supplies the config and class names), or
                      a NAME of 'retinanet weights list' (downloaded on first use), or a URL
+                     Or a model written by 'retinanet export' (.onnx, float32 or int8):
+                     config and class names come from its metadata
   --data PATH        COCO .json, VOC folder, keras-retinanet .csv, YOLO folder, or 'synthetic'
                      for the built-in synthetic validation split
   --format F         coco | voc | csv | yolo (default: detected)
@@ -83,6 +93,9 @@ Model on a dataset (detect, then COCO evaluation):
   --detections-per-img N  detections kept per image (default 100)
   --threads N        threads for ONNX Runtime (default: all cores)
   --save-dets FILE   also write the detections as COCO results JSON
+  --shard K/N        evaluate only shard K of N (by a hash of the image id; needs --save-dets):
+                     'retinanet merge' joins the shards' results, and 'eval --data DATASET
+                     --dets MERGED' gives the numbers of a single run
   --quiet            no progress bar
   --max-pixels N     refuse images over N pixels (default 100000000)
   --max-memory SIZE  memory budget, e.g. 8G (default: 80% of the machine's memory)
@@ -133,6 +146,11 @@ type Values = Record<string, string | boolean | undefined>;
 async function runCoco(v: Values): Promise<number> {
   if (typeof v.gt !== 'string' || typeof v.dets !== 'string') throw new UserError('COCO evaluation needs both --gt GT.json and --dets RESULTS.json (see --help)');
   const gt = readJson(v.gt, 'ground-truth') as CocoDataset;
+  try {
+    checkCocoGroundTruth(gt); // entries of the wrong shape are named here, before anything reads them
+  } catch (err) {
+    throw new UserError(`ground-truth file ${v.gt}: ${(err as Error).message}`);
+  }
   let dets = readJson(v.dets, 'results') as unknown;
   // Some tools save results as a whole COCO object with their own image/category ids.
   if (dets && !Array.isArray(dets) && Array.isArray((dets as { annotations?: unknown }).annotations)) {
@@ -183,7 +201,7 @@ function checkResults(gt: CocoDataset, dets: unknown, v: Values): void {
   }
   if (count === 0) return;
   // Ids one below the ground truth's smallest: labels written as category ids (0-based).
-  const shifted = unknown.includes(Math.min(...known) - 1);
+  const shifted = unknown.includes([...known].reduce((a, b) => Math.min(a, b), Infinity) - 1); // no spread: 10^5+ ids overflow the stack
   const msg =
     `${count} result(s) use category id(s) ${idRange(unknown)} that are not in the ground truth (its ids: ${idRange([...known])})` +
     (shifted ? '; 0-based labels written as category ids?' : '');
@@ -213,41 +231,61 @@ interface ReportExtras {
   sections?: (analysis: DetectionAnalysis) => Promise<PageSection[]>;
 }
 
+/** `--data D --dets F`: results scored against a dataset's own annotations (e.g. merged shards). */
+async function runDatasetResults(v: Values): Promise<number> {
+  const data = stringFlag(v, 'data')!;
+  if (v['loss-cdf'] === true) throw new UserError('--loss-cdf needs a model (--weights): with --dets there are only detections');
+  const source: SampleSource = await loadSource(data, v);
+  const gt = await cocoGroundTruth(source);
+  const dets = readJson(String(v.dets), 'results');
+  checkResults(gt, dets, v);
+  await printCoco(evaluateCoco(gt, dets as CocoResult[]), v, { gt, dets: dets as CocoResult[] });
+  return 0;
+}
 
 async function runModel(v: Values): Promise<number> {
   const weights = stringFlag(v, 'weights');
   const data = stringFlag(v, 'data');
+  if (data && !weights && typeof v.dets === 'string') return runDatasetResults(v);
   if (!weights || !data) throw new UserError('evaluating a model needs both --weights W.safetensors and --data DATASET (see --help)');
   for (const flag of ['gt', 'dets', 'voc-gt', 'voc-dets', 'img-ids', 'cat-ids']) {
     if (v[flag] !== undefined) throw new UserError(`--${flag} cannot be combined with --weights/--data`);
   }
   checkWeightsSpec(weights, '--weights');
+  if (v['loss-cdf'] === true && isOnnxModelFile(weights)) throw new UserError('--loss-cdf needs the trained weights (.safetensors or .pth): an exported .onnx model gives detections, not the logits of every anchor');
   const maxImages = numberFlag(v, 'max-images', { integer: true, min: 1 });
   const seed = numberFlag(v, 'seed', { integer: true, min: 0 });
   if (seed !== undefined && data !== 'synthetic') throw new UserError('--seed applies to --data synthetic only');
   const inference = inferenceOptions(v);
   const saveDets = stringFlag(v, 'save-dets');
+  const shardFlag = stringFlag(v, 'shard');
+  const shard = shardFlag !== undefined ? parseShard(shardFlag) : undefined;
+  if (shard && !saveDets) throw new UserError("--shard needs --save-dets FILE: a shard's AP covers its images only; merge the shards' results ('retinanet merge'), then 'eval --data DATASET --dets MERGED'");
   // Only the validation split is needed; one training image keeps the generator's work minimal.
   const source: SampleSource = data === 'synthetic' ? syntheticSources({ seed: seed ?? 0, trainCount: 1, valCount: maxImages }).val : await loadSource(data, v);
   const model = await loadModel(weights, v);
-  const { categoryIds, note } = labelCategories(model.config.numClasses, model.classNames, source);
+  model.checkOptions?.(inference);
+  const { categoryIds, note } = labelCategories(model.numClasses, model.classNames, source);
   if (note) process.stderr.write(`note: ${note}\n`);
   const count = Math.min(source.length, maxImages ?? Infinity);
+  // A shard: the images whose id hashes to it (stable whatever the other images are).
+  const indices = [...Array(count).keys()].filter((i) => !shard || inShard(String(source.imageId(i)), shard));
 
-  const bar = v.quiet === true ? undefined : new ProgressBar(count, 'eval');
+  const bar = v.quiet === true ? undefined : new ProgressBar(indices.length, 'eval');
   let evaluated;
   let cdf: LossCdf | undefined;
   try {
     evaluated = await evaluateModel(model, source, {
       ...inference,
       categoryIds,
-      indices: [...Array(count).keys()],
+      indices,
       onProgress: (done) => bar?.update(done),
       onSkip: (message) => process.stderr.write(`\nwarning: ${message}\n`),
     });
     bar?.done();
     if (v['loss-cdf'] === true) {
       const cdfBar = v.quiet === true ? undefined : new ProgressBar(evaluated.evaluated.length, 'loss cdf');
+      if (!(model instanceof RetinaNet)) throw new UserError('--loss-cdf needs the trained weights, not an exported model');
       cdf = await anchorLossCdf(model, source, { indices: evaluated.evaluated, threads: inference.threads, onProgress: (done) => cdfBar?.update(done) });
       cdfBar?.done();
     }
@@ -257,9 +295,14 @@ async function runModel(v: Values): Promise<number> {
   }
   if (saveDets) {
     await mkdir(path.dirname(path.resolve(saveDets)), { recursive: true });
-    await writeFile(saveDets, JSON.stringify(evaluated.detections) + '\n');
-    console.error(`${evaluated.detections.length} detections on ${count} image(s) written to ${saveDets}`);
+    await writeAtomic(saveDets, JSON.stringify(evaluated.detections) + '\n');
+    if (shard) {
+      const images = evaluated.evaluated.map((i) => ({ index: i, id: source.imageId(i), file_name: path.basename(source.describe(i)) }));
+      await writeAtomic(shardManifestPath(saveDets), JSON.stringify({ shard: shardFlag!, idsFromGroundTruth: true, images } satisfies ShardManifest) + '\n');
+    }
+    console.error(`${evaluated.detections.length} detections on ${indices.length} image(s)${shard ? ` (shard ${shardFlag})` : ''} written to ${saveDets}`);
   }
+  if (shard) console.error(`note: the numbers below are for shard ${shardFlag}'s ${evaluated.evaluated.length} image(s) only`);
   const report = typeof v.report === 'string' ? v.report : undefined;
   const done = evaluated;
   await printCoco(evaluated.result, v, { gt: evaluated.gt, dets: evaluated.detections }, {
@@ -336,6 +379,7 @@ export const evalCommand: Command = {
         'save-dets': { type: 'string' },
         quiet: { type: 'boolean' },
         'allow-unknown-categories': { type: 'boolean' },
+        shard: { type: 'string' },
         ...IMAGE_FLAGS,
       },
       strict: true,
@@ -349,8 +393,13 @@ export const evalCommand: Command = {
     numberFlag(values, 'report-score', { min: 0, max: 1 });
     if (typeof values['save-dets'] === 'string') checkOutputFile(values['save-dets'], '--save-dets');
     const modelMode = values.weights !== undefined || values.data !== undefined;
+    if (values.data !== undefined && values.weights === undefined && values.dets !== undefined) {
+      for (const flag of ['gt', 'voc-gt', 'voc-dets', 'save-dets', 'shard'] as const) if (values[flag] !== undefined) throw new UserError(`--${flag} cannot be combined with --data/--dets`);
+    } else if (values.dets !== undefined && values.data !== undefined) {
+      throw new UserError('--dets cannot be combined with --weights: --weights detects; give either');
+    }
     if (!modelMode) {
-      const modelOnly = ['loss-cdf', 'format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet', 'max-pixels', 'max-memory'] as const;
+      const modelOnly = ['loss-cdf', 'format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet', 'max-pixels', 'max-memory', 'shard'] as const;
       const given = modelOnly.find((f) => values[f] !== undefined);
       if (given) throw new UserError(`--${given} applies to --weights/--data evaluation only`);
     }

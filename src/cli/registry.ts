@@ -4,6 +4,8 @@ import { dataCommand } from './data.js';
 import { anchorsCommand } from './anchors.js';
 import { trainCommand } from './train.js';
 import { detectCommand } from './detect.js';
+import { mergeCommand } from './merge.js';
+import { exportCommand } from './export.js';
 import { demoCommand } from './demo.js';
 import { benchCommand } from './bench.js';
 import { weightsCommand } from './weights.js';
@@ -13,6 +15,8 @@ export const commands: Command[] = [
   demoCommand,
   trainCommand,
   detectCommand,
+  mergeCommand,
+  exportCommand,
   evalCommand,
   dataCommand,
   anchorsCommand,

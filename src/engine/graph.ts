@@ -2,16 +2,25 @@
  * The symbolic graph: tensors with a dtype and a static shape, and the nodes (ONNX operators)
  * that produce them. Operators are added through the typed functions in `ops.ts`, which infer
  * output shapes as the graph is built so that shape errors surface here, not in the runtime.
+ *
+ * Run-time dimensions: a graph input may declare some dimensions symbolic (`input(..., dims)`,
+ * e.g. an image of any height and width). Such a graph is built at a reference size: every
+ * tensor still has a static `shape` (its shape at that size; for a data-dependent size such as
+ * NonZero's, the largest possible), and shape inference marks every tensor whose shape may
+ * differ at run time as `dynamic`. Ops whose ONNX form would bake a size of a dynamic tensor
+ * into the model (Reshape to a static shape, Expand, ...) refuse it; the ops that compute sizes
+ * in the graph (`shapeOf`, `reshapeSymbolic`, `range`, ... in ops.ts) take their place. Graphs
+ * without symbolic inputs (every training and inference graph of the model) are unaffected.
  */
 
 /** Element types the engine uses (ONNX names in `onnxDataType`). */
-export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8';
+export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8' | 'int8';
 
-/** A static shape; every dimension is known when the graph is built. */
+/** A static shape; every dimension is known when the graph is built (for a dynamic tensor: at the reference size). */
 export type Shape = readonly number[];
 
 /** Host buffers matching each dtype. */
-export type HostArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+export type HostArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int8Array;
 
 /** Typed ONNX attribute values (ONNX distinguishes int from float attributes). */
 export type Attr =
@@ -44,12 +53,19 @@ export type Source = 'input' | 'param' | 'constant' | 'node';
 export class Tensor {
   /** The node that computes this tensor (absent for inputs, parameters and constants). */
   producer: Node | undefined;
+  /**
+   * Names of its run-time dimensions as the ONNX file declares them (`null`: the static size),
+   * for graph inputs and outputs of a graph with dynamic shapes; see `Graph.nameDims`.
+   */
+  dimNames: readonly (string | null)[] | undefined;
   constructor(
     readonly graph: Graph,
     readonly name: string,
     readonly dtype: DType,
     readonly shape: Shape,
     readonly source: Source,
+    /** Whether the shape may differ at run time (`shape` is then the reference-size shape). */
+    readonly dynamic = false,
   ) {}
 
   /** Number of elements. */
@@ -99,9 +115,28 @@ export class Graph {
     return `${prefix}_${this.counter++}`;
   }
 
-  /** Declares a data input fed at run time (images, targets, ...). */
-  input(name: string, dtype: DType, shape: Shape): Tensor {
-    return this.declare(name, dtype, shape, 'input');
+  /**
+   * Declares a data input fed at run time (images, targets, ...). `dims` names the dimensions
+   * that are only known at run time (`null` for a static one): the input and everything
+   * computed from it are then `dynamic`, and `shape` is the reference size the graph is built at.
+   */
+  input(name: string, dtype: DType, shape: Shape, dims?: readonly (string | null)[]): Tensor {
+    if (!dims || dims.every((d) => d === null)) return this.declare(name, dtype, shape, 'input');
+    if (dims.length !== shape.length) throw new GraphError(`input ${name}: ${dims.length} dimension names for rank ${shape.length}`);
+    const t = this.declare(name, dtype, shape, 'input', true);
+    t.dimNames = [...dims];
+    return t;
+  }
+
+  /**
+   * Names the dimensions of a graph output as the ONNX file declares them: a string is a
+   * run-time (symbolic) dimension, `null` the tensor's static size. Outputs of a dynamic graph
+   * left unnamed are declared with unknown dimensions.
+   */
+  nameDims(t: Tensor, dims: readonly (string | null)[]): void {
+    if (t.graph !== this) throw new GraphError(`nameDims: ${t.name} belongs to another graph`);
+    if (dims.length !== t.rank) throw new GraphError(`nameDims: ${dims.length} names for ${t.name} of rank ${t.rank}`);
+    t.dimNames = [...dims];
   }
 
   /**
@@ -112,14 +147,31 @@ export class Graph {
     return this.declare(name, dtype, shape, 'param');
   }
 
-  private declare(name: string, dtype: DType, shape: Shape, source: Source): Tensor {
+  private declare(name: string, dtype: DType, shape: Shape, source: Source, dynamic = false): Tensor {
     if (this.inputs.has(name) || this.constants.has(name)) {
       throw new GraphError(`graph already has a tensor named '${name}'`);
     }
     checkShape(shape, name);
-    const t = new Tensor(this, name, dtype, [...shape], source);
+    const t = new Tensor(this, name, dtype, [...shape], source, dynamic);
     this.inputs.set(name, t);
     return t;
+  }
+
+  /**
+   * `t` under a chosen name (an Identity node), for a model's outputs ('boxes', 'scores', ...);
+   * `dims` names its dimensions as `nameDims` does.
+   */
+  output(name: string, t: Tensor, dims?: readonly (string | null)[]): Tensor {
+    if (t.graph !== this) throw new GraphError(`output: ${t.name} belongs to another graph`);
+    if (this.inputs.has(name) || this.constants.has(name) || this.nodes.some((n) => n.outputs.some((o) => o.name === name))) {
+      throw new GraphError(`graph already has a tensor named '${name}'`);
+    }
+    const out = new Tensor(this, name, t.dtype, [...t.shape], 'node', t.dynamic);
+    const node: Node = { opType: 'Identity', inputs: [t], outputs: [out], attrs: {} };
+    out.producer = node;
+    this.nodes.push(node);
+    if (dims) this.nameDims(out, dims);
+    return out;
   }
 
   /** Adds a constant (ONNX initializer). `data` length must match the shape. */
@@ -137,19 +189,24 @@ export class Graph {
     return t;
   }
 
-  /** Appends a node; `outputs` are given as (dtype, shape) pairs and returned as tensors. */
+  /**
+   * Appends a node; `outputs` are given as (dtype, shape) pairs and returned as tensors. An
+   * output is `dynamic` when any input is, unless its spec says otherwise (an op whose output
+   * size comes from an input's values, such as Range or NonZero, says `dynamic: true`).
+   */
   addNode(
     opType: string,
     inputs: readonly (Tensor | null)[],
-    outputs: readonly { dtype: DType; shape: Shape }[],
+    outputs: readonly { dtype: DType; shape: Shape; dynamic?: boolean }[],
     attrs: Record<string, Attr> = {},
   ): Tensor[] {
     for (const t of inputs) {
       if (t && t.graph !== this) throw new GraphError(`${opType}: input ${t.name} belongs to another graph`);
     }
+    const anyDynamic = inputs.some((t) => t?.dynamic === true);
     const outs = outputs.map((o) => {
       checkShape(o.shape, opType);
-      return new Tensor(this, this.uniqueName(opType), o.dtype, [...o.shape], 'node');
+      return new Tensor(this, this.uniqueName(opType), o.dtype, [...o.shape], 'node', o.dynamic ?? anyDynamic);
     });
     const node: Node = { opType, inputs: [...inputs], outputs: outs, attrs };
     for (const t of outs) t.producer = node;
@@ -171,6 +228,7 @@ export function dtypeOfArray(data: HostArray): DType {
   if (data instanceof Float64Array) return 'float64';
   if (data instanceof BigInt64Array) return 'int64';
   if (data instanceof Int32Array) return 'int32';
+  if (data instanceof Int8Array) return 'int8';
   return 'uint8';
 }
 
@@ -188,6 +246,8 @@ export function allocHost(dtype: DType, n: number): HostArray {
     case 'bool':
     case 'uint8':
       return new Uint8Array(n);
+    case 'int8':
+      return new Int8Array(n);
   }
 }
 

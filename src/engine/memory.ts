@@ -7,7 +7,7 @@
 import type { DType, Graph, Tensor } from './graph.js';
 import { requiredSubgraph } from './onnx.js';
 
-const BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, bool: 1, uint8: 1 };
+const BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, bool: 1, uint8: 1, int8: 1 };
 
 /** Bytes of one tensor. */
 export function tensorBytes(t: Tensor): number {

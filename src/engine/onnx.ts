@@ -22,7 +22,30 @@ export interface SerializeOptions {
   bake?: ReadonlyMap<string, HostArray>;
   /** Model name recorded in the file. */
   name?: string;
+  /**
+   * Operator set to declare (default OPSET, 17). The graph's ops are written in their opset-13
+   * to -17 forms; from 18 on, the reductions' `axes` attribute is moved to an input as opset 18
+   * wants. Allowed: MIN_OPSET to MAX_OPSET.
+   */
+  opset?: number;
+  /** Key/value strings stored in the model's `metadata_props`. */
+  metadata?: Readonly<Record<string, string>>;
+  /** The graph's documentation string. */
+  docString?: string;
 }
+
+/** Lowest opset `serialize` can write (Unsqueeze, Squeeze, ReduceSum take their axes as inputs from 13). */
+export const MIN_OPSET = 13;
+/** Highest opset `serialize` writes (checked against ONNX Runtime 1.30). */
+export const MAX_OPSET = 21;
+
+/** The ONNX IR version that goes with an opset (ONNX 1.13: IR 8 for opsets <= 18, 1.14: 9, 1.16: 10). */
+function irVersionFor(opset: number): number {
+  return opset <= 18 ? 8 : opset <= 20 ? 9 : 10;
+}
+
+/** Reductions whose `axes` became an input in opset 18 (ReduceSum did in 13). */
+const AXES_INPUT_FROM_18 = new Set(['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']);
 
 /** Nodes needed to compute `outputs`, in topological order, and the leaf tensors they read. */
 export function requiredSubgraph(graph: Graph, outputs: readonly Tensor[]): { nodes: Node[]; leaves: Set<Tensor> } {
@@ -47,16 +70,18 @@ export function requiredSubgraph(graph: Graph, outputs: readonly Tensor[]): { no
   return { nodes: graph.nodes.filter((n) => neededNodes.has(n)), leaves };
 }
 
+/**
+ * A graph input's or output's declaration: static sizes as values, named run-time dimensions
+ * (`Tensor.dimNames`) as parameters, the other dimensions of a dynamic tensor left unknown.
+ */
 function valueInfo(t: Tensor): onnxProto.onnx.IValueInfoProto {
-  return {
-    name: t.name,
-    type: {
-      tensorType: {
-        elemType: onnxTypeCode(t.dtype),
-        shape: { dim: t.shape.map((d) => ({ dimValue: d })) },
-      },
-    },
-  };
+  const names = t.dimNames;
+  const dim = t.shape.map((d, i): onnxProto.onnx.TensorShapeProto.IDimension => {
+    const name = names?.[i];
+    if (typeof name === 'string') return { dimParam: name };
+    return t.dynamic && !names ? {} : { dimValue: d };
+  });
+  return { name: t.name, type: { tensorType: { elemType: onnxTypeCode(t.dtype), shape: { dim } } } };
 }
 
 function tensorProto(name: string, dtype: DType, shape: readonly number[], data: HostArray): onnxProto.onnx.ITensorProto {
@@ -85,6 +110,8 @@ function attributeProto(name: string, a: Attr): onnxProto.onnx.IAttributeProto {
 
 /** Encodes the part of `graph` that computes `opts.outputs` as ONNX model bytes. */
 export function serialize(graph: Graph, opts: SerializeOptions): Uint8Array {
+  const opset = opts.opset ?? OPSET;
+  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) throw new GraphError(`opset ${opset} is not supported: give ${MIN_OPSET} to ${MAX_OPSET}`);
   const { nodes, leaves } = requiredSubgraph(graph, opts.outputs);
   const inputs: onnxProto.onnx.IValueInfoProto[] = [];
   const initializers: onnxProto.onnx.ITensorProto[] = [];
@@ -106,13 +133,24 @@ export function serialize(graph: Graph, opts: SerializeOptions): Uint8Array {
   const order = [...graph.inputs.keys()];
   inputs.sort((a, b) => order.indexOf(a.name!) - order.indexOf(b.name!));
 
-  const nodeProtos: onnxProto.onnx.INodeProto[] = nodes.map((n, i) => ({
-    name: `${n.opType}_${i}`,
-    opType: n.opType,
-    input: n.inputs.map((t) => (t ? t.name : '')),
-    output: n.outputs.map((t) => t.name),
-    attribute: Object.entries(n.attrs).map(([k, v]) => attributeProto(k, v)),
-  }));
+  const nodeProtos: onnxProto.onnx.INodeProto[] = nodes.map((n, i) => {
+    const input = n.inputs.map((t) => (t ? t.name : ''));
+    let attrs = Object.entries(n.attrs);
+    const axes = n.attrs['axes'];
+    if (opset >= 18 && AXES_INPUT_FROM_18.has(n.opType) && axes?.type === 'ints') {
+      const name = `${n.opType}_${i}_axes`;
+      initializers.push(tensorProto(name, 'int64', [axes.value.length], BigInt64Array.from(axes.value.map(BigInt))));
+      input.push(name);
+      attrs = attrs.filter(([k]) => k !== 'axes');
+    }
+    return {
+      name: `${n.opType}_${i}`,
+      opType: n.opType,
+      input,
+      output: n.outputs.map((t) => t.name),
+      attribute: attrs.map(([k, v]) => attributeProto(k, v)),
+    };
+  });
 
   // An output that is itself a graph input or constant must pass through a node.
   const outputInfos: onnxProto.onnx.IValueInfoProto[] = [];
@@ -127,16 +165,18 @@ export function serialize(graph: Graph, opts: SerializeOptions): Uint8Array {
   }
 
   const model: onnxProto.onnx.IModelProto = {
-    irVersion: 8,
+    irVersion: irVersionFor(opset),
     producerName: 'retinanet-ts',
-    opsetImport: [{ domain: '', version: OPSET }],
+    opsetImport: [{ domain: '', version: opset }],
     graph: {
       name: opts.name ?? 'retinanet-ts',
       node: nodeProtos,
       input: inputs,
       output: outputInfos,
       initializer: initializers,
+      ...(opts.docString ? { docString: opts.docString } : {}),
     },
+    ...(opts.metadata ? { metadataProps: Object.entries(opts.metadata).map(([key, value]) => ({ key, value })) } : {}),
   };
   // encode() takes the plain object directly; fromObject() would copy every initializer.
   return onnx.ModelProto.encode(model).finish();
@@ -145,4 +185,52 @@ export function serialize(graph: Graph, opts: SerializeOptions): Uint8Array {
 /** The name under which ONNX Runtime returns `t` from a serialized model. */
 export function outputName(t: Tensor): string {
   return t.producer ? t.name : `${t.name}__out`;
+}
+
+/**
+ * The `metadata_props` of serialized ONNX model bytes, read without decoding the graph: the
+ * top-level fields are walked and only field 14 (StringStringEntryProto) is decoded.
+ */
+export function readMetadata(bytes: Uint8Array): Record<string, string> {
+  const out: Record<string, string> = {};
+  let pos = 0;
+  const varint = (): number => {
+    let v = 0;
+    let mul = 1;
+    for (;;) {
+      if (pos >= bytes.length) throw new GraphError('not an ONNX model: truncated protobuf');
+      const b = bytes[pos++]!;
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return v;
+      mul *= 128;
+    }
+  };
+  while (pos < bytes.length) {
+    const key = varint();
+    const field = Math.floor(key / 8);
+    switch (key & 7) {
+      case 0:
+        varint();
+        break;
+      case 1:
+        pos += 8;
+        break;
+      case 5:
+        pos += 4;
+        break;
+      case 2: {
+        const len = varint();
+        if (pos + len > bytes.length) throw new GraphError('not an ONNX model: truncated protobuf');
+        if (field === 14) {
+          const e = onnx.StringStringEntryProto.decode(bytes.subarray(pos, pos + len));
+          out[e.key] = e.value;
+        }
+        pos += len;
+        break;
+      }
+      default:
+        throw new GraphError('not an ONNX model: unexpected protobuf wire type');
+    }
+  }
+  return out;
 }

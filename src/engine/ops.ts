@@ -12,8 +12,15 @@ function fmt(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }
 
-function one(g: Graph, op: string, inputs: (Tensor | null)[], dtype: DType, shape: Shape, attrs: Record<string, Attr> = {}): Tensor {
-  return g.addNode(op, inputs, [{ dtype, shape }], attrs)[0]!;
+function one(g: Graph, op: string, inputs: (Tensor | null)[], dtype: DType, shape: Shape, attrs: Record<string, Attr> = {}, dynamic?: boolean): Tensor {
+  return g.addNode(op, inputs, [dynamic === undefined ? { dtype, shape } : { dtype, shape, dynamic }], attrs)[0]!;
+}
+
+/** Refuses an op that would bake `x`'s reference size into the model when `x` is dynamic. */
+function requireStatic(op: string, x: Tensor, instead: string): void {
+  if (x.dynamic) {
+    throw new GraphError(`${op}: ${x.name} [${x.shape.join(', ')}] has run-time dimensions; a static target would fix them to this size (use ${instead})`);
+  }
 }
 
 function sameDtype(op: string, a: Tensor, b: Tensor): void {
@@ -64,6 +71,8 @@ export function scalar(g: Graph, value: number, dtype: DType = 'float32'): Tenso
     case 'bool':
     case 'uint8':
       return g.constant(Uint8Array.of(value), [], dtype);
+    case 'int8':
+      return g.constant(Int8Array.of(value), [], dtype);
   }
 }
 
@@ -174,6 +183,8 @@ export function onnxTypeCode(dtype: DType): number {
       return 1;
     case 'uint8':
       return 2;
+    case 'int8':
+      return 3;
     case 'int32':
       return 6;
     case 'int64':
@@ -383,8 +394,9 @@ export function upsampleNearest(x: Tensor, factor: number | readonly [number, nu
 // ---------------------------------------------------------------------------------------------
 // Shape manipulation
 
-/** Reshape; one dimension may be -1 (inferred) and 0 is not special. */
+/** Reshape; one dimension may be -1 (inferred) and 0 is not special. `x` must not be dynamic (see `reshapeSymbolic`). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  requireStatic('Reshape', x, 'reshapeSymbolic or reshapeTo');
   const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
   const unknown = shape.filter((d) => d === -1).length;
   if (unknown > 1) throw new GraphError(`Reshape: at most one -1 allowed in ${fmt(shape)}`);
@@ -396,26 +408,35 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   return one(x.graph, 'Reshape', [x, int64s(x.graph, resolved)], x.dtype, resolved);
 }
 
+/** [d0 * ... * d(axis-1), d(axis) * ...]: a reshape, or ONNX Flatten for a dynamic tensor. */
 export function flatten(x: Tensor, axis = 1): Tensor {
   const a = axis < 0 ? axis + x.rank : axis;
-  return reshape(x, [shapeSize(x.shape.slice(0, a)), shapeSize(x.shape.slice(a))]);
+  const out = [shapeSize(x.shape.slice(0, a)), shapeSize(x.shape.slice(a))];
+  if (x.dynamic) return one(x.graph, 'Flatten', [x], x.dtype, out, { axis: attr.int(a) });
+  return reshape(x, out);
 }
 
-/** Inserts size-1 axes (positions in the output). */
+/**
+ * Inserts size-1 axes (positions in the output). A static tensor is reshaped; a dynamic one
+ * goes through ONNX Unsqueeze, which holds for any run-time size.
+ */
 export function unsqueeze(x: Tensor, axes: readonly number[]): Tensor {
   const rank = x.rank + axes.length;
   const norm = axes.map((a) => normAxis('Unsqueeze', a, rank));
   const out: number[] = [];
   let j = 0;
   for (let i = 0; i < rank; i++) out.push(norm.includes(i) ? 1 : x.shape[j++]!);
+  if (x.dynamic) return one(x.graph, 'Unsqueeze', [x, int64s(x.graph, norm)], x.dtype, out);
   return reshape(x, out);
 }
 
-/** Removes the given size-1 axes. */
+/** Removes the given size-1 axes (ONNX Squeeze for a dynamic tensor, a reshape otherwise). */
 export function squeeze(x: Tensor, axes: readonly number[]): Tensor {
   const norm = axes.map((a) => normAxis('Squeeze', a, x.rank));
   for (const a of norm) if (x.shape[a] !== 1) throw new GraphError(`Squeeze: axis ${a} of ${fmt(x.shape)} is not 1`);
-  return reshape(x, x.shape.filter((_, i) => !norm.includes(i)));
+  const out = x.shape.filter((_, i) => !norm.includes(i));
+  if (x.dynamic) return one(x.graph, 'Squeeze', [x, int64s(x.graph, norm)], x.dtype, out);
+  return reshape(x, out);
 }
 
 export function transpose(x: Tensor, perm: readonly number[]): Tensor {
@@ -482,10 +503,18 @@ export function resolveSlice(op: string, shape: Shape, starts: readonly number[]
   return { starts: rs, ends: re, axes: ax, steps: [...st], outShape };
 }
 
-/** numpy-style slice along `axes` (default: the leading axes), with optional steps (may be negative). */
+/**
+ * numpy-style slice along `axes` (default: the leading axes), with optional steps (may be
+ * negative). For a dynamic tensor the starts and ends go into the model as written, and ONNX
+ * Runtime clamps them (numpy's rules) to the run-time size.
+ */
 export function slice(x: Tensor, starts: readonly number[], ends: readonly number[], axes?: readonly number[], steps?: readonly number[]): Tensor {
   const spec = resolveSlice('Slice', x.shape, starts, ends, axes, steps);
   const g = x.graph;
+  if (x.dynamic) {
+    const inputs = [x, int64s(g, starts), int64s(g, ends), int64s(g, spec.axes), int64s(g, spec.steps)];
+    return one(g, 'Slice', inputs, x.dtype, spec.outShape);
+  }
   // ONNX reads an end of -1 as "one before the last"; to run to the front with a negative step, use INT64_MIN-like sentinel.
   const ends64 = spec.ends.map((e, i) => (spec.steps[i]! < 0 && e === -1 ? -(2 ** 53) : e));
   const inputs = [x, int64s(g, spec.starts), int64s(g, ends64), int64s(g, spec.axes), int64s(g, spec.steps)];
@@ -502,8 +531,9 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
   return one(g, 'Pad', [x, int64s(g, pads), scalarLike(x, value)], x.dtype, shape, { mode: attr.string('constant') });
 }
 
-/** Broadcasts x to `shape` (numpy rules). */
+/** Broadcasts x to `shape` (numpy rules). `x` must not be dynamic (see `expandTo`). */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  requireStatic('Expand', x, 'expandTo');
   const out = broadcastShapes('Expand', x.shape, shape);
   if (out.length === x.rank && out.every((d, i) => d === x.shape[i])) return x;
   return one(x.graph, 'Expand', [x, int64s(x.graph, shape)], x.dtype, out);
@@ -605,12 +635,13 @@ export function groupNorm(x: Tensor, numGroups: number, gamma: Tensor | null, be
   if (x.rank !== 4) throw new GraphError(`GroupNorm: expects NCHW, got ${fmt(x.shape)}`);
   const [n, c, h, w] = x.shape as [number, number, number, number];
   if (c % numGroups !== 0) throw new GraphError(`GroupNorm: ${numGroups} groups do not divide ${c} channels`);
-  const xg = reshape(x, [n, numGroups, (c / numGroups) * h * w]);
+  // A dynamic input (any H and W) is grouped with ONNX's 0/-1 and restored to its run-time shape.
+  const xg = x.dynamic ? reshapeSymbolic(x, [0, numGroups, -1]) : reshape(x, [n, numGroups, (c / numGroups) * h * w]);
   const mean = reduceMean(xg, [2], true);
   const centered = sub(xg, mean);
   const variance = reduceMean(mul(centered, centered), [2], true);
   const normed = div(centered, sqrt(add(variance, scalarLike(x, eps))));
-  let y = reshape(normed, [n, c, h, w]);
+  let y = x.dynamic ? reshapeTo(normed, shapeOf(x), x.shape) : reshape(normed, [n, c, h, w]);
   if (gamma) y = mul(y, reshape(gamma, [1, c, 1, 1]));
   if (beta) y = add(y, reshape(beta, [1, c, 1, 1]));
   return y;
@@ -629,4 +660,185 @@ export function gatherND(x: Tensor, indices: Tensor): Tensor {
   const k = indices.shape[indices.rank - 1]!;
   if (k > x.rank) throw new GraphError(`GatherND: index depth ${k} exceeds data rank ${x.rank}`);
   return one(x.graph, 'GatherND', [x, indices], x.dtype, [...indices.shape.slice(0, -1), ...x.shape.slice(k)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run-time sizes: ops for graphs with dynamic shapes (see graph.ts). A size computed in the
+// graph has no value when the graph is built, so these ops take the reference-size shape of
+// their output (`ref`) from the caller, or use the largest possible size (`nonZero`, `topK`
+// with a computed k, `nonMaxSuppression`). Their outputs are `dynamic`.
+
+/** Rounds down elementwise. */
+export const floor = (x: Tensor): Tensor => unary('Floor', x);
+/** Rounds up elementwise. */
+export const ceil = (x: Tensor): Tensor => unary('Ceil', x);
+
+/** Min over `axes` (all axes when omitted). */
+export function reduceMin(x: Tensor, axes?: readonly number[], keepdims = false): Tensor {
+  const r = reducedShape('ReduceMin', x, axes, keepdims);
+  if (r.axes.length === 0) return x;
+  return one(x.graph, 'ReduceMin', [x], x.dtype, r.shape, { axes: attr.ints(r.axes), keepdims: attr.int(keepdims ? 1 : 0) });
+}
+
+/**
+ * The run-time shape of `x`: int64 [rank] (ONNX Shape). Its shape is static even when `x` is
+ * dynamic; its values are what the sizes computed in the graph start from.
+ */
+export function shapeOf(x: Tensor): Tensor {
+  return one(x.graph, 'Shape', [x], 'int64', [x.rank], {}, false);
+}
+
+/**
+ * Reshape with ONNX's own target semantics, written into the model as given: 0 copies the
+ * input's dimension at that position, -1 is inferred. It therefore holds at every run-time size
+ * of a dynamic tensor, e.g. `[0, 32, -1]` groups channels whatever H and W are.
+ */
+export function reshapeSymbolic(x: Tensor, target: readonly number[]): Tensor {
+  if (target.filter((d) => d === -1).length > 1) throw new GraphError(`Reshape: at most one -1 allowed in ${fmt(target)}`);
+  const copied = target.map((d, i) => {
+    if (d !== 0) return d;
+    if (i >= x.rank) throw new GraphError(`Reshape: 0 at position ${i} of ${fmt(target)} but ${x.name} has rank ${x.rank}`);
+    return x.shape[i]!;
+  });
+  const known = copied.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const resolved = copied.map((d) => (d === -1 ? x.size / known : d));
+  if (shapeSize(resolved) !== x.size || resolved.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new GraphError(`Reshape: cannot reshape ${fmt(x.shape)} to ${fmt(target)} (0 copies, -1 infers)`);
+  }
+  return one(x.graph, 'Reshape', [x, int64s(x.graph, target)], x.dtype, resolved);
+}
+
+function requireShapeTensor(op: string, shape: Tensor, ref: Shape): void {
+  if (shape.dtype !== 'int64' || shape.rank !== 1 || shape.shape[0] !== ref.length) {
+    throw new GraphError(`${op}: the shape must be int64 [${ref.length}], got ${shape.dtype}${fmt(shape.shape)}`);
+  }
+}
+
+/** Reshape to a shape computed in the graph (int64 [rank]); `ref` is the result's shape at the reference size. */
+export function reshapeTo(x: Tensor, shape: Tensor, ref: Shape): Tensor {
+  requireShapeTensor('Reshape', shape, ref);
+  if (shapeSize(ref) !== x.size) throw new GraphError(`Reshape: reference shape ${fmt(ref)} does not hold the ${x.size} elements of ${fmt(x.shape)}`);
+  return one(x.graph, 'Reshape', [x, shape], x.dtype, ref, {}, true);
+}
+
+/** Broadcast to a shape computed in the graph (ONNX Expand); `ref` is the result's shape at the reference size. */
+export function expandTo(x: Tensor, shape: Tensor, ref: Shape): Tensor {
+  requireShapeTensor('Expand', shape, ref);
+  return one(x.graph, 'Expand', [x, shape], x.dtype, broadcastShapes('Expand', x.shape, ref), {}, true);
+}
+
+/** ONNX Range: start, start + delta, ... below limit (scalars of one dtype); `refLength` is its length at the reference size. */
+export function range(start: Tensor, limit: Tensor, delta: Tensor, refLength: number): Tensor {
+  sameDtype('Range', start, limit);
+  sameDtype('Range', start, delta);
+  for (const t of [start, limit, delta]) if (t.rank !== 0) throw new GraphError(`Range: start, limit and delta must be scalars, got ${t.name} ${fmt(t.shape)}`);
+  return one(start.graph, 'Range', [start, limit, delta], start.dtype, [refLength], {}, true);
+}
+
+/** Indices of the non-zero (true) elements: int64 [rank, count]; the reference count is every element. */
+export function nonZero(x: Tensor): Tensor {
+  return one(x.graph, 'NonZero', [x], 'int64', [x.rank, x.size], {}, true);
+}
+
+export interface TopKOptions {
+  axis?: number;
+  /** Largest first (default) or smallest first. */
+  largest?: boolean;
+  /** Largest k possible when k is computed in the graph (the reference size); default the axis length. */
+  maxK?: number;
+}
+
+/**
+ * The k largest (or smallest) entries along `axis`, sorted, with their int64 indices. Equal
+ * values come in index order (ONNX TopK). `k` is a number, or an int64 [1] tensor computed in
+ * the graph (e.g. min(1000, count)).
+ */
+export function topK(x: Tensor, k: number | Tensor, opts: TopKOptions = {}): { values: Tensor; indices: Tensor } {
+  const a = normAxis('TopK', opts.axis ?? -1, x.rank);
+  const dim = x.shape[a]!;
+  const g = x.graph;
+  let kt: Tensor;
+  let refK: number;
+  if (typeof k === 'number') {
+    if (!Number.isInteger(k) || k < 0 || k > dim) throw new GraphError(`TopK: k = ${k} outside [0, ${dim}]`);
+    kt = int64s(g, [k]);
+    refK = k;
+  } else {
+    if (k.dtype !== 'int64' || k.rank !== 1 || k.shape[0] !== 1) throw new GraphError(`TopK: k must be int64 [1], got ${k.dtype}${fmt(k.shape)}`);
+    kt = k;
+    refK = Math.min(opts.maxK ?? dim, dim);
+  }
+  const shape = [...x.shape];
+  shape[a] = refK;
+  const dynamic = x.dynamic || typeof k !== 'number';
+  const attrs = { axis: attr.int(a), largest: attr.int(opts.largest === false ? 0 : 1), sorted: attr.int(1) };
+  const [values, indices] = g.addNode('TopK', [x, kt], [{ dtype: x.dtype, shape, dynamic }, { dtype: 'int64', shape, dynamic }], attrs);
+  return { values: values!, indices: indices! };
+}
+
+/**
+ * ONNX NonMaxSuppression: greedy NMS per batch and class. boxes [B, M, 4] (corners, any
+ * order), scores [B, C, M]; a box is kept when its score is above `scoreThreshold` and its IoU
+ * with every kept box of its class is at most `iouThreshold`. Returns int64 [S, 3] rows
+ * (batch, class, box), class by class, each class best first.
+ */
+export function nonMaxSuppression(boxes: Tensor, scores: Tensor, maxPerClass: number, iouThreshold: number, scoreThreshold: number): Tensor {
+  requireFloat('NonMaxSuppression', boxes);
+  sameDtype('NonMaxSuppression', boxes, scores);
+  if (boxes.rank !== 3 || boxes.shape[2] !== 4) throw new GraphError(`NonMaxSuppression: boxes must be [B, M, 4], got ${fmt(boxes.shape)}`);
+  const [b, m] = boxes.shape as [number, number, number];
+  if (scores.rank !== 3 || scores.shape[0] !== b || scores.shape[2] !== m) throw new GraphError(`NonMaxSuppression: scores must be [${b}, C, ${m}], got ${fmt(scores.shape)}`);
+  const g = boxes.graph;
+  const inputs = [boxes, scores, int64s(g, [maxPerClass]), g.constant(Float32Array.of(iouThreshold), [1], 'float32'), g.constant(Float32Array.of(scoreThreshold), [1], 'float32')];
+  return one(g, 'NonMaxSuppression', inputs, 'int64', [b * scores.shape[1]! * Math.min(m, maxPerClass), 3], { center_point_box: attr.int(0) }, true);
+}
+
+/**
+ * Resize of an NCHW tensor to sizes computed in the graph (int64 [4]), ONNX Resize with
+ * `half_pixel` coordinates: `linear` is torch's `interpolate(mode="bilinear",
+ * align_corners=False)` without antialiasing. `ref` is the output shape at the reference size.
+ */
+export function resizeTo(x: Tensor, sizes: Tensor, ref: Shape, mode: 'linear' | 'nearest' = 'linear'): Tensor {
+  requireFloat('Resize', x);
+  requireShapeTensor('Resize', sizes, ref);
+  if (ref.length !== x.rank) throw new GraphError(`Resize: reference shape ${fmt(ref)} has another rank than ${fmt(x.shape)}`);
+  const attrs: Record<string, Attr> = { mode: attr.string(mode), coordinate_transformation_mode: attr.string('half_pixel') };
+  if (mode === 'nearest') attrs['nearest_mode'] = attr.string('floor');
+  return one(x.graph, 'Resize', [x, null, null, sizes], x.dtype, ref, attrs, true);
+}
+
+/** Constant padding by amounts computed in the graph (int64 [2 * rank], ONNX's begin..., end... order). */
+export function padTo(x: Tensor, pads: Tensor, ref: Shape, value = 0): Tensor {
+  if (pads.dtype !== 'int64' || pads.rank !== 1 || pads.shape[0] !== 2 * x.rank) throw new GraphError(`Pad: pads must be int64 [${2 * x.rank}], got ${pads.dtype}${fmt(pads.shape)}`);
+  if (ref.length !== x.rank) throw new GraphError(`Pad: reference shape ${fmt(ref)} has another rank than ${fmt(x.shape)}`);
+  return one(x.graph, 'Pad', [x, pads, scalarLike(x, value)], x.dtype, ref, { mode: attr.string('constant') }, true);
+}
+
+/**
+ * ONNX QuantizeLinear: saturate(round(x / scale) + zeroPoint), rounding half to even, to the
+ * zero point's dtype (uint8 or int8). Per-tensor with scalar scale and zero point, or per
+ * channel along `axis` with [C] ones.
+ */
+export function quantizeLinear(x: Tensor, scale: Tensor, zeroPoint: Tensor, axis?: number): Tensor {
+  requireFloat('QuantizeLinear', x);
+  if (zeroPoint.dtype !== 'uint8' && zeroPoint.dtype !== 'int8') throw new GraphError(`QuantizeLinear: zero point must be uint8 or int8, got ${zeroPoint.dtype}`);
+  checkQuantParams('QuantizeLinear', x, scale, zeroPoint, axis);
+  return one(x.graph, 'QuantizeLinear', [x, scale, zeroPoint], zeroPoint.dtype, x.shape, axis === undefined ? {} : { axis: attr.int(normAxis('QuantizeLinear', axis, x.rank)) });
+}
+
+/** ONNX DequantizeLinear: (x - zeroPoint) * scale as float32; scale and zero point as in `quantizeLinear`. */
+export function dequantizeLinear(x: Tensor, scale: Tensor, zeroPoint: Tensor, axis?: number): Tensor {
+  sameDtype('DequantizeLinear', x, zeroPoint);
+  checkQuantParams('DequantizeLinear', x, scale, zeroPoint, axis);
+  return one(x.graph, 'DequantizeLinear', [x, scale, zeroPoint], 'float32', x.shape, axis === undefined ? {} : { axis: attr.int(normAxis('DequantizeLinear', axis, x.rank)) });
+}
+
+function checkQuantParams(op: string, x: Tensor, scale: Tensor, zeroPoint: Tensor, axis: number | undefined): void {
+  if (scale.dtype !== 'float32') throw new GraphError(`${op}: scale must be float32, got ${scale.dtype}`);
+  const want = axis === undefined ? [] : [x.shape[normAxis(op, axis, x.rank)]!];
+  for (const t of [scale, zeroPoint]) {
+    if (t.rank !== want.length || (want.length === 1 && t.shape[0] !== want[0])) {
+      throw new GraphError(`${op}: ${axis === undefined ? 'per-tensor scale and zero point must be scalars' : `per-channel scale and zero point must be [${want[0]}]`}, got ${fmt(t.shape)}`);
+    }
+  }
 }

@@ -31,6 +31,7 @@ const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
   int32: 'int32',
   bool: 'bool',
   uint8: 'uint8',
+  int8: 'int8',
 };
 
 /** A compiled graph: feed host arrays by input name, get host arrays back in output order. */
@@ -154,4 +155,62 @@ export function shapeKey(shapes: Readonly<Record<string, readonly number[]>>): s
   return Object.entries(shapes)
     .map(([k, s]) => `${k}:${s.join('x')}`)
     .join(';');
+}
+
+/** A tensor fed to or returned by an {@link OnnxSession}: its values and its run-time shape. */
+export interface ShapedArray {
+  data: HostArray;
+  dims: readonly number[];
+}
+
+const ORT_TO_DTYPE: Partial<Record<string, DType>> = { float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8', int8: 'int8' };
+
+/**
+ * An ONNX model from a file or bytes, run with feeds of whatever shapes its inputs allow: the
+ * runtime for models with run-time dimensions (an exported detector), where `Executable`
+ * compiles one static graph per shape.
+ */
+export class OnnxSession {
+  private constructor(private readonly session: ort.InferenceSession) {}
+
+  /** Loads and compiles the model (`model`: a file path or the model's bytes). */
+  static async create(model: string | Uint8Array, opts: Pick<RuntimeOptions, 'threads' | 'optimization'> & { optimizedModelPath?: string } = {}): Promise<OnnxSession> {
+    const options: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: opts.threads ?? defaultThreads(),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: opts.optimization ?? 'all',
+      ...(opts.optimizedModelPath ? { optimizedModelFilePath: opts.optimizedModelPath } : {}),
+    };
+    const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+    return new OnnxSession(session);
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** Runs the model on named feeds; returns every output (or those named in `outputs`) by name. */
+  async run(feeds: Readonly<Record<string, ShapedArray>>, outputs: readonly string[] = this.session.outputNames): Promise<Record<string, ShapedArray>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, { data, dims }] of Object.entries(feeds)) {
+      ortFeeds[name] = new ort.Tensor(ORT_TYPE[dtypeOfArray(data)], data as never, [...dims]);
+    }
+    const result = await this.session.run(ortFeeds, [...outputs]);
+    const out: Record<string, ShapedArray> = {};
+    for (const name of outputs) {
+      const t = result[name]!;
+      if (!ORT_TO_DTYPE[t.type]) throw new GraphError(`output '${name}' has type ${t.type}, which the engine does not read`);
+      out[name] = { data: t.data as HostArray, dims: [...t.dims] };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
 }

@@ -4,6 +4,7 @@
  * evaluation takes seconds instead of a minute.
  */
 import { EvalInputError } from './errors.js';
+import { isRecord, showId } from './json_shape.js';
 import { linspace, meanValid, uniqueSorted } from './numeric.js';
 import type { CocoDataset, CocoResult } from './types.js';
 
@@ -83,6 +84,27 @@ export const TP = 1;
 export const FP = 2;
 const EPS = 2.220446049250313e-16; // np.spacing(1)
 
+/**
+ * Checks the shape of a COCO ground truth as read from JSON: "images", "annotations" and
+ * "categories" arrays whose entries are objects with numeric ids (category names, when
+ * present, strings). Throws an `EvalInputError` naming the first bad entry.
+ */
+export function checkCocoGroundTruth(gt: unknown): asserts gt is CocoDataset {
+  const g = gt as Partial<Record<'images' | 'annotations' | 'categories', unknown>>;
+  if (!isRecord(gt) || !Array.isArray(g.images) || !Array.isArray(g.annotations) || !Array.isArray(g.categories)) {
+    throw new EvalInputError('ground truth must be a COCO object with "images", "annotations" and "categories" arrays');
+  }
+  const entries: [string, unknown[]][] = [['image', g.images], ['annotation', g.annotations], ['category', g.categories]];
+  for (const [what, list] of entries) {
+    for (let n = 0; n < list.length; n++) {
+      const e = list[n];
+      if (!isRecord(e) || typeof e.id !== 'number') throw new EvalInputError(`ground-truth ${what} #${n} has no numeric "id" (got ${isRecord(e) ? showId(e.id) : showId(e)})`);
+      if (what === 'category' && e.name !== undefined && typeof e.name !== 'string') throw new EvalInputError(`ground-truth category id ${e.id} has a "name" that is not a string`);
+      if (what === 'image' && e.file_name !== undefined && typeof e.file_name !== 'string') throw new EvalInputError(`ground-truth image id ${e.id} has a "file_name" that is not a string`);
+    }
+  }
+}
+
 function isBox(b: unknown): b is readonly number[] {
   return Array.isArray(b) && b.length >= 4 && typeof b[0] === 'number' && typeof b[1] === 'number' && typeof b[2] === 'number' && typeof b[3] === 'number';
 }
@@ -143,9 +165,7 @@ export function runCocoEval(
   counts: CocoEvalResult['counts'];
   catName: Map<number, string>;
 } {
-  if (!gt || !Array.isArray(gt.images) || !Array.isArray(gt.annotations) || !Array.isArray(gt.categories)) {
-    throw new EvalInputError('ground truth must be a COCO object with "images", "annotations" and "categories" arrays');
-  }
+  checkCocoGroundTruth(gt);
   if (!Array.isArray(dets)) throw new EvalInputError('results must be an array of {image_id, category_id, bbox, score} objects');
 
   const gtImgIds = new Set<number>();
@@ -159,6 +179,7 @@ export function runCocoEval(
   const areaRng = COCO_AREA_RANGES;
   const I = imgIds.length, K = catIds.length, T = iouThrs.length, R = recThrs.length, A = areaRng.length, M = maxDets.length;
   const maxDetLast = maxDets[M - 1]!;
+  checkEvalSize(I, K, T * R * A * M);
 
   const imgIndex = new Map<number, number>();
   imgIds.forEach((id, i) => imgIndex.set(id, i));
@@ -181,6 +202,26 @@ export function runCocoEval(
     counts: { images: I, categories: K, gts: g.count, dets: d.score.length, detsDropped: dets.length - d.score.length },
     catName: new Map(gt.categories.map((c) => [c.id, c.name] as const)),
   };
+}
+
+/**
+ * Memory the evaluation may take for its per-(category, image) buckets and per-category result
+ * arrays. Real datasets need a few hundred MB at most (LVIS: 1203 categories x 19 809 images);
+ * a file listing 10^5 categories or 10^4 x 10^4 images and categories would otherwise make it
+ * allocate tens of GB from a few MB of JSON.
+ */
+export const MAX_EVAL_BYTES = 2 ** 31;
+
+function checkEvalSize(I: number, K: number, perCategory: number): void {
+  const gb = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+  const buckets = 16 * K * I; // four Int32Arrays of K x I (+1)
+  if (buckets > MAX_EVAL_BYTES) {
+    throw new EvalInputError(`${K} categories x ${I} images would take ${gb(buckets)} to evaluate (limit ${gb(MAX_EVAL_BYTES)}); restrict the evaluation with catIds/imgIds (--cat-ids, --img-ids)`);
+  }
+  const results = 2 * 8 * K * perCategory; // precision and scores, float64
+  if (results > MAX_EVAL_BYTES) {
+    throw new EvalInputError(`${K} categories would take ${gb(results)} of precision arrays (limit ${gb(MAX_EVAL_BYTES)}); restrict the evaluation with catIds (--cat-ids)`);
+  }
 }
 
 /** What `evaluateImages` keeps of the matching, the input of `accumulate`. */
@@ -411,7 +452,7 @@ function checkResultImages(dets: readonly CocoResult[], gtImgIds: Set<number>): 
     }
   }
   if (n > 0) {
-    const examples = [...unknown].slice(0, 5).join(', ');
+    const examples = [...unknown].slice(0, 5).map(showId).join(', ');
     throw new EvalInputError(
       `results reference ${unknown.size} image id(s) that are not in the ground truth (${n} detection(s), e.g. image_id ${examples}); ` +
         'were the detections made on a different split?',
@@ -438,7 +479,7 @@ function bucketGts(gt: CocoDataset, imgIndex: Map<number, number>, catIndex: Map
   const seen = new Set<number>();
   for (let n = 0; n < anns.length; n++) {
     const ann = anns[n]!;
-    if (!ann || !isBox(ann.bbox)) throw new EvalInputError(`ground-truth annotation #${n} has no valid "bbox" [x, y, w, h]`);
+    if (!isBox(ann.bbox)) throw new EvalInputError(`ground-truth annotation #${n} has no valid "bbox" [x, y, w, h]`);
     // pycocotools indexes annotations by id, so duplicates silently evaluate the wrong boxes; refuse them.
     if (seen.has(ann.id)) throw new EvalInputError(`ground-truth annotation id ${ann.id} appears more than once; annotation ids must be unique`);
     seen.add(ann.id);
@@ -484,6 +525,7 @@ function bucketDets(dets: readonly CocoResult[], imgIndex: Map<number, number>, 
   const off = new Int32Array(K * I + 1);
   for (let n = 0; n < dets.length; n++) {
     const det = dets[n]!;
+    if (!isRecord(det)) throw new EvalInputError(`result #${n} is not an object`);
     if (!isBox(det.bbox)) throw new EvalInputError(`result #${n} has no valid "bbox" [x, y, w, h]`);
     if (typeof det.score !== 'number' || Number.isNaN(det.score)) throw new EvalInputError(`result #${n} has no numeric "score"`);
     const i = imgIndex.get(det.image_id);

@@ -7,6 +7,8 @@ export {
   COCO_IOU_THRS,
   COCO_REC_THRS,
   COCO_STAT_KEYS,
+  MAX_EVAL_BYTES,
+  checkCocoGroundTruth,
   evaluateCoco,
   type CocoCategoryMetrics,
   type CocoEvalOptions,

@@ -4,6 +4,8 @@
  * ground truth's ids through `file_name` and category `name`, the only keys both sides share.
  */
 import { EvalInputError } from './errors.js';
+import { checkCocoGroundTruth } from './coco.js';
+import { isRecord, showId } from './json_shape.js';
 import type { CocoDataset, CocoResult } from './types.js';
 
 /** A results file in the shape of a COCO dataset; `annotations` are the detections. */
@@ -27,13 +29,15 @@ export interface RemapSummary {
  * Ids are left alone on a side whose ids and names/file names already agree with the ground truth.
  */
 export function remapResults(gt: CocoDataset, res: CocoResultsObject): { dets: CocoResult[]; summary: RemapSummary } {
+  checkCocoGroundTruth(gt);
+  checkResultsObject(res);
   const imgMap = new Map<number, number>();
   let imagesRemapped = false;
   if (res.images?.length && res.images.every((im) => typeof im.file_name === 'string')) {
     const byFile = new Map(gt.images.filter((im) => im.file_name !== undefined).map((im) => [im.file_name!, im.id] as const));
     for (const im of res.images) {
       const id = byFile.get(im.file_name!);
-      if (id === undefined) throw new EvalInputError(`results image "${im.file_name}" (id ${im.id}) is not in the ground truth`);
+      if (id === undefined) throw new EvalInputError(`results image ${showId(im.file_name)} (id ${showId(im.id)}) is not in the ground truth`);
       imgMap.set(im.id, id);
       if (id !== im.id) imagesRemapped = true;
     }
@@ -64,4 +68,16 @@ export function remapResults(gt: CocoDataset, res: CocoResultsObject): { dets: C
     dets.push({ image_id, category_id, bbox: d.bbox, score: d.score });
   }
   return { dets, summary: { imagesRemapped, categoriesRemapped, droppedUnknownCategory } };
+}
+
+/** A results object as read from JSON: "images" and "categories" (optional) and "annotations" are arrays of objects. */
+function checkResultsObject(res: unknown): asserts res is CocoResultsObject {
+  if (!isRecord(res) || !Array.isArray(res.annotations)) throw new EvalInputError('a COCO results object needs an "annotations" array');
+  for (const key of ['images', 'categories', 'annotations'] as const) {
+    const list = res[key];
+    if (list === undefined && key !== 'annotations') continue;
+    if (!Array.isArray(list)) throw new EvalInputError(`the results object's "${key}" must be an array`);
+    const bad = list.findIndex((e) => !isRecord(e));
+    if (bad >= 0) throw new EvalInputError(`the results object's ${key} #${bad} is not an object`);
+  }
 }

@@ -140,7 +140,7 @@ export function mergeConfig(cfg: RetinaNetConfig, patch: DeepPartial<RetinaNetCo
   const merge = (a: Record<string, unknown>, b: Record<string, unknown>, where: string): Record<string, unknown> => {
     const out: Record<string, unknown> = { ...a };
     for (const [k, v] of Object.entries(b)) {
-      if (!(k in a)) throw new InputError(`config: unknown option '${where}${k}'`);
+      if (!Object.hasOwn(a, k)) throw new InputError(`config: unknown option '${where}${k}'`);
       const cur = a[k];
       if (cur !== null && typeof cur === 'object' && !Array.isArray(cur) && v !== null && typeof v === 'object' && !Array.isArray(v)) {
         out[k] = merge(cur as Record<string, unknown>, v as Record<string, unknown>, `${where}${k}.`);
@@ -151,19 +151,50 @@ export function mergeConfig(cfg: RetinaNetConfig, patch: DeepPartial<RetinaNetCo
     }
     return out;
   };
+  if (!isRecord(patch)) throw new InputError(`config: expected an object of options, got ${show(patch)}`);
   const withOptional = { ...cfg, classNames: cfg.classNames ?? [] } as unknown as Record<string, unknown>;
   const merged = merge(withOptional, patch as Record<string, unknown>, '') as unknown as RetinaNetConfig;
   if (merged.classNames && merged.classNames.length === 0) delete merged.classNames;
   return validateConfig(merged);
 }
 
-/** Checks a config's invariants, throwing a InputError naming the bad option. */
+// Far beyond any real RetinaNet: they only stop a config (or a sidecar, or a checkpoint's state)
+// from asking for a model of terabytes.
+const LIMITS = { numClasses: 100_000, baseWidth: 1024, channels: 4096, convs: 32, anchorsPerLocation: 64, imageSide: 16_384, detections: 1_000_000 };
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isInt = (v: unknown, min: number, max: number): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const show = (v: unknown): string => (typeof v === 'number' || typeof v === 'boolean' || v === null ? String(v) : typeof v === 'string' ? `'${v.slice(0, 40)}'` : Array.isArray(v) ? 'an array' : `a ${typeof v}`);
+
+/**
+ * Checks a config's invariants, throwing a InputError naming the bad option. Every field is
+ * checked for its type and range, since configs come from files (config, sidecar, checkpoint).
+ */
 export function validateConfig(c: RetinaNetConfig): RetinaNetConfig {
-  if (![18, 34, 50, 101].includes(c.backbone.depth)) throw new InputError(`config: backbone.depth must be 18, 34, 50 or 101, got ${c.backbone.depth}`);
-  if (!Number.isInteger(c.backbone.baseWidth) || c.backbone.baseWidth < 8) throw new InputError(`config: backbone.baseWidth must be an integer >= 8, got ${c.backbone.baseWidth}`);
-  if (!Number.isInteger(c.backbone.trainableLayers) || c.backbone.trainableLayers < 0 || c.backbone.trainableLayers > 5) throw new InputError(`config: backbone.trainableLayers must be an integer from 0 to 5, got ${c.backbone.trainableLayers}`);
-  if (!(c.backbone.bnEps >= 0 && c.backbone.bnEps < 1)) throw new InputError(`config: backbone.bnEps must be >= 0 and < 1, got ${c.backbone.bnEps}`);
-  if (!Number.isInteger(c.numClasses) || c.numClasses < 1) throw new InputError(`config: numClasses must be a positive integer, got ${c.numClasses}`);
+  const bad = (option: string, want: string, got: unknown): never => {
+    throw new InputError(`config: ${option} must be ${want}, got ${show(got)}`);
+  };
+  for (const section of ['backbone', 'fpn', 'head', 'anchors', 'loss', 'transform', 'inference'] as const) {
+    if (!isRecord(c[section])) bad(section, 'an object', c[section]);
+  }
+  if (typeof c.name !== 'string') bad('name', 'a string', c.name);
+  if (![18, 34, 50, 101].includes(c.backbone.depth)) throw new InputError(`config: backbone.depth must be 18, 34, 50 or 101, got ${show(c.backbone.depth)}`);
+  if (!Number.isInteger(c.backbone.baseWidth) || c.backbone.baseWidth < 8) throw new InputError(`config: backbone.baseWidth must be an integer >= 8, got ${show(c.backbone.baseWidth)}`);
+  if (!isInt(c.backbone.baseWidth, 8, LIMITS.baseWidth)) bad('backbone.baseWidth', `at most ${LIMITS.baseWidth}`, c.backbone.baseWidth);
+  if (!isInt(c.backbone.trainableLayers, 0, 5)) bad('backbone.trainableLayers', 'an integer from 0 to 5', c.backbone.trainableLayers);
+  if (!(isFiniteNumber(c.backbone.bnEps) && c.backbone.bnEps >= 0 && c.backbone.bnEps < 1)) bad('backbone.bnEps', '>= 0 and < 1', c.backbone.bnEps);
+  if (!Number.isInteger(c.numClasses) || c.numClasses < 1) throw new InputError(`config: numClasses must be a positive integer, got ${show(c.numClasses)}`);
+  if (c.numClasses > LIMITS.numClasses) bad('numClasses', `at most ${LIMITS.numClasses}`, c.numClasses);
+  if (!isInt(c.fpn.channels, 1, LIMITS.channels)) bad('fpn.channels', `an integer from 1 to ${LIMITS.channels}`, c.fpn.channels);
+  if (c.fpn.p6From !== 'p5' && c.fpn.p6From !== 'c5') bad('fpn.p6From', "'p5' or 'c5'", c.fpn.p6From);
+  if (!isInt(c.head.convs, 0, LIMITS.convs)) bad('head.convs', `an integer from 0 to ${LIMITS.convs}`, c.head.convs);
+  if (typeof c.head.groupNorm !== 'boolean') bad('head.groupNorm', 'true or false', c.head.groupNorm);
+  if (!(isFiniteNumber(c.head.priorProbability) && c.head.priorProbability > 0 && c.head.priorProbability < 1)) bad('head.priorProbability', 'a number in (0, 1)', c.head.priorProbability);
+  const levels = (v: unknown): v is number[][] =>
+    Array.isArray(v) && v.every((l) => Array.isArray(l) && l.length > 0 && l.every((x) => isFiniteNumber(x) && x > 0));
+  if (!levels(c.anchors.sizes)) bad('anchors.sizes', 'a list per level of positive numbers', c.anchors.sizes);
+  if (!levels(c.anchors.aspectRatios)) bad('anchors.aspectRatios', 'a list per level of positive numbers', c.anchors.aspectRatios);
   if (c.anchors.sizes.length !== STRIDES.length || c.anchors.aspectRatios.length !== STRIDES.length) {
     throw new InputError(`config: anchors.sizes and anchors.aspectRatios need one list per level P3-P7 (5)`);
   }
@@ -171,15 +202,35 @@ export function validateConfig(c: RetinaNetConfig): RetinaNetConfig {
   if (c.anchors.sizes.some((s, l) => s.length * c.anchors.aspectRatios[l]!.length !== perLocation)) {
     throw new InputError('config: every level needs the same number of anchors per location (the heads are shared)');
   }
+  if (perLocation > LIMITS.anchorsPerLocation) bad('anchors', `at most ${LIMITS.anchorsPerLocation} anchors per location`, perLocation);
   if (c.head.groupNorm && c.fpn.channels % 32 !== 0) throw new InputError('config: head.groupNorm needs fpn.channels divisible by 32');
-  if (c.classNames && c.classNames.length !== c.numClasses) throw new InputError(`config: ${c.classNames.length} classNames for ${c.numClasses} classes`);
+  if (!['focal', 'ce', 'focal-star'].includes(c.loss.classification)) bad('loss.classification', "'focal', 'ce' or 'focal-star'", c.loss.classification);
+  if (!['l1', 'smooth_l1', 'giou'].includes(c.loss.box)) bad('loss.box', "'l1', 'smooth_l1' or 'giou'", c.loss.box);
+  if (!isFiniteNumber(c.loss.alpha)) bad('loss.alpha', 'a number', c.loss.alpha);
+  if (!(isFiniteNumber(c.loss.gamma) && c.loss.gamma >= 0)) bad('loss.gamma', 'a number >= 0', c.loss.gamma);
+  for (const k of ['fgIouThresh', 'bgIouThresh'] as const) {
+    if (!(isFiniteNumber(c.loss[k]) && c.loss[k] >= 0 && c.loss[k] <= 1)) bad(`loss.${k}`, 'a number in [0, 1]', c.loss[k]);
+  }
   if (!(c.loss.bgIouThresh <= c.loss.fgIouThresh)) throw new InputError('config: loss.bgIouThresh must not exceed loss.fgIouThresh');
+  for (const k of ['minSize', 'maxSize'] as const) {
+    if (!(isFiniteNumber(c.transform[k]) && c.transform[k] >= 1 && c.transform[k] <= LIMITS.imageSide)) bad(`transform.${k}`, `a number from 1 to ${LIMITS.imageSide}`, c.transform[k]);
+  }
+  const triple = (v: unknown): boolean => Array.isArray(v) && v.length === 3 && v.every(isFiniteNumber);
+  if (!triple(c.transform.mean)) bad('transform.mean', 'three numbers', c.transform.mean);
+  if (!triple(c.transform.std) || c.transform.std.some((x) => x <= 0)) bad('transform.std', 'three positive numbers', c.transform.std);
+  if (!isFiniteNumber(c.inference.scoreThresh)) bad('inference.scoreThresh', 'a number', c.inference.scoreThresh);
+  if (!isFiniteNumber(c.inference.nmsThresh)) bad('inference.nmsThresh', 'a number', c.inference.nmsThresh);
+  for (const k of ['topkCandidates', 'detectionsPerImg'] as const) {
+    if (!isInt(c.inference[k], 1, LIMITS.detections)) bad(`inference.${k}`, `an integer from 1 to ${LIMITS.detections}`, c.inference[k]);
+  }
+  if (c.classNames !== undefined && !(Array.isArray(c.classNames) && c.classNames.every((n) => typeof n === 'string'))) bad('classNames', 'a list of strings', c.classNames);
+  if (c.classNames && c.classNames.length !== c.numClasses) throw new InputError(`config: ${c.classNames.length} classNames for ${c.numClasses} classes`);
   return c;
 }
 
 /** A named architecture's config, optionally overridden. */
 export function configFor(arch: string, patch: DeepPartial<RetinaNetConfig> = {}): RetinaNetConfig {
-  const make = ARCHITECTURES[arch];
+  const make = Object.hasOwn(ARCHITECTURES, arch) ? ARCHITECTURES[arch] : undefined;
   if (!make) throw new InputError(`unknown architecture '${arch}'; available: ${architectureNames().join(', ')}`);
   return mergeConfig(make(), patch);
 }
@@ -194,5 +245,7 @@ export function loadConfigFile(file: string): RetinaNetConfig {
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new InputError(`config ${file}: expected a JSON object`);
   const { arch, ...rest } = raw as Record<string, unknown>;
-  return configFor(typeof arch === 'string' ? arch : ((rest['name'] as string | undefined) ?? 'retinanet_resnet50_fpn'), rest as DeepPartial<RetinaNetConfig>);
+  if (arch !== undefined && typeof arch !== 'string') throw new InputError(`config ${file}: "arch" must be an architecture name (${architectureNames().join(', ')})`);
+  const name = typeof rest['name'] === 'string' ? rest['name'] : undefined;
+  return configFor(arch ?? name ?? 'retinanet_resnet50_fpn', rest as DeepPartial<RetinaNetConfig>);
 }

@@ -6,7 +6,8 @@ import { InputError } from '../core/errors.js';
 import type { CocoEvalResult } from '../eval/coco.js';
 import { type CocoDataset, type CocoResult, xyxyToCocoBox } from '../eval/types.js';
 import { type SampleSource, cocoGroundTruth } from '../data/source.js';
-import type { ImageDetections, InferenceOptions, RetinaNet } from './model.js';
+import type { ImageDetections, InferenceOptions } from './model.js';
+import type { Detector } from './detector.js';
 
 /** Detections of one image as COCO results (`bbox` = [x, y, w, h] in original pixels). */
 export function toCocoResults(det: ImageDetections, imageId: number, categoryIds: readonly number[]): CocoResult[] {
@@ -37,7 +38,7 @@ export interface EvaluateOptions extends InferenceOptions {
  * the ground truth they were scored on and the sample indices evaluated (skipped ones left out).
  */
 export async function evaluateModel(
-  model: RetinaNet,
+  model: Detector,
   source: SampleSource,
   opts: EvaluateOptions = {},
 ): Promise<{ result: CocoEvalResult; detections: CocoResult[]; gt: CocoDataset; evaluated: number[] }> {

@@ -27,19 +27,33 @@ function tower(s: Scope, name: string, x: Tensor, opts: HeadOptions): Tensor {
   return h;
 }
 
-/** [N, A*C, H, W] -> [N, H*W*A, C]: torchvision's location-major, then anchor, then channel order. */
+/**
+ * [N, A*C, H, W] -> [N, H*W*A, C]: torchvision's location-major, then anchor, then channel order.
+ * For a dynamic input (an exported graph of any size), H*W is left to ONNX's -1.
+ */
 function flattenLevel(x: Tensor, perAnchor: number): Tensor {
   const [n, ac, h, w] = x.shape as [number, number, number, number];
   const a = ac / perAnchor;
+  if (x.dynamic) {
+    const r = op.reshapeSymbolic(x, [0, a, perAnchor, -1]);
+    return op.reshapeSymbolic(op.transpose(r, [0, 3, 1, 2]), [0, -1, perAnchor]);
+  }
   const r = op.reshape(x, [n, a, perAnchor, h, w]);
   return op.reshape(op.transpose(r, [0, 3, 4, 1, 2]), [n, h * w * a, perAnchor]);
 }
 
 /**
  * Runs both subnets on every level; returns class logits [N, sum_l H_l W_l A, K] and box deltas
- * [N, sum_l H_l W_l A, 4], levels concatenated in order.
+ * [N, sum_l H_l W_l A, 4], levels concatenated in order, and the same per level.
  */
-export function retinanetHead(s: Scope, features: readonly Tensor[], numAnchors: number, numClasses: number, opts: HeadOptions, prefix = 'head.'): { clsLogits: Tensor; boxDeltas: Tensor } {
+export function retinanetHead(
+  s: Scope,
+  features: readonly Tensor[],
+  numAnchors: number,
+  numClasses: number,
+  opts: HeadOptions,
+  prefix = 'head.',
+): { clsLogits: Tensor; boxDeltas: Tensor; levels: { clsLogits: Tensor; boxDeltas: Tensor }[] } {
   const prior = opts.priorProbability;
   const cls: Tensor[] = [];
   const box: Tensor[] = [];
@@ -55,5 +69,5 @@ export function retinanetHead(s: Scope, features: readonly Tensor[], numAnchors:
     const deltas = conv2d(s, `${prefix}regression_head.bbox_reg`, bt, numAnchors * 4, 3, { ...headInit, padding: 1 });
     box.push(flattenLevel(deltas, 4));
   }
-  return { clsLogits: op.concat(cls, 1), boxDeltas: op.concat(box, 1) };
+  return { clsLogits: op.concat(cls, 1), boxDeltas: op.concat(box, 1), levels: cls.map((c, l) => ({ clsLogits: c, boxDeltas: box[l]! })) };
 }

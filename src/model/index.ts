@@ -10,3 +10,18 @@ export { anchorsFor, type AnchorSet } from './anchors.js';
 export { buildRetinaNet, applyTrainableLayers, type RetinaNetOutputs } from './retinanet.js';
 export * from './report.js';
 export * from './loss_cdf.js';
+export { type Detector, OnnxDetector, loadDetector, isOnnxModelFile } from './detector.js';
+export {
+  buildDetectionGraph,
+  exportDetector,
+  exportedInference,
+  parseExportMetadata,
+  EXPORT_METADATA,
+  EXPORT_FORMAT,
+  type DetectionGraph,
+  type DetectionGraphOptions,
+  type ExportOptions,
+  type ExportMetadata,
+  type ExportedInference,
+} from './export.js';
+export { exportDetectorInt8, type Int8ExportOptions, type QuantizationReport } from './quantize.js';

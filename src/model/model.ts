@@ -82,6 +82,16 @@ export class RetinaNet {
     return model;
   }
 
+  /** Number of classes K (the config's). */
+  get numClasses(): number {
+    return this.config.numClasses;
+  }
+
+  /** The score threshold it detects with unless told otherwise (the config's). */
+  get scoreThresh(): number {
+    return this.config.inference.scoreThresh;
+  }
+
   /** Parameter names with their shapes, in declaration order. */
   parameterShapes(): Map<string, readonly number[]> {
     return new Map([...this.store.info].map(([n, i]) => [n, i.shape]));

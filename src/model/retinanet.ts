@@ -17,6 +17,10 @@ export interface RetinaNetOutputs {
   boxDeltas: Tensor;
   /** Anchors per level for one image (location-major), count = 4 * H_l * W_l * A. */
   levelAnchorCounts: number[];
+  /** The same outputs per level P3..P7 before concatenation: [N, H_l W_l A, K] and [N, H_l W_l A, 4]. */
+  levels: { clsLogits: Tensor; boxDeltas: Tensor }[];
+  /** The pyramid P3..P7, [N, C, H_l, W_l] (their run-time sizes give the anchor grids of an exported graph). */
+  features: Tensor[];
 }
 
 /** Builds the network on `images` [N, 3, H, W] (H, W multiples of 32). */
@@ -32,8 +36,8 @@ export function buildRetinaNet(graph: Graph, store: ParameterStore, images: Tens
   features.forEach((f, l) => {
     if (f.shape[2] !== grids[l]![0] || f.shape[3] !== grids[l]![1]) throw new GraphError(`RetinaNet: P${l + 3} is ${f.shape[2]}x${f.shape[3]}, anchors expect ${grids[l]!.join('x')}`);
   });
-  const { clsLogits, boxDeltas } = retinanetHead(s, features, a, cfg.numClasses, cfg.head);
-  return { clsLogits, boxDeltas, levelAnchorCounts: grids.map(([gh, gw]) => gh * gw * a) };
+  const { clsLogits, boxDeltas, levels } = retinanetHead(s, features, a, cfg.numClasses, cfg.head);
+  return { clsLogits, boxDeltas, levelAnchorCounts: grids.map(([gh, gw]) => gh * gw * a), levels, features };
 }
 
 /**

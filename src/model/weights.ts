@@ -37,7 +37,20 @@ export function readSidecar(weightsFile: string): ModelSidecar | undefined {
     throw new InputError(`cannot read ${file}: ${(err as Error).message}`);
   }
   if (!raw || typeof raw !== 'object' || !raw.config) return undefined;
+  checkSidecar(raw, file);
   return raw;
+}
+
+/** The fields a sidecar's reader uses have the types it expects (the config itself is checked by mergeConfig). */
+function checkSidecar(raw: ModelSidecar, file: string): void {
+  const bad = (what: string): never => {
+    throw new InputError(`${file}: ${what} (fix the file, or delete it and give the model's architecture and classes instead)`);
+  };
+  if (typeof raw.config !== 'object' || Array.isArray(raw.config)) bad('"config" must be an object');
+  if (raw.classNames !== undefined && !(Array.isArray(raw.classNames) && raw.classNames.every((n) => typeof n === 'string'))) bad('"classNames" must be a list of strings');
+  if (raw.categoryIds !== undefined && !(Array.isArray(raw.categoryIds) && raw.categoryIds.every((n) => typeof n === 'number' && Number.isFinite(n)))) {
+    bad('"categoryIds" must be a list of numbers');
+  }
 }
 
 /**

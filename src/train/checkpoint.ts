@@ -11,6 +11,7 @@ import { InputError } from '../core/errors.js';
 import { writeAtomic } from '../core/atomic.js';
 import { encodeSafetensors, readSafetensors, toFloat32 } from '../io/safetensors.js';
 import type { RetinaNetConfig } from '../model/config.js';
+import { parseTrainState } from './state_file.js';
 
 /** Everything needed to continue a run bit for bit. */
 export interface TrainState {
@@ -60,13 +61,13 @@ export async function saveCheckpoint(
 export async function loadCheckpoint(dir: string): Promise<{ state: TrainState; params: Map<string, Float32Array>; momentum: Map<string, Float32Array> }> {
   const stateFile = path.join(dir, 'state.json');
   if (!existsSync(stateFile)) throw new InputError(`no checkpoint in ${dir} (missing state.json)`);
-  let state: TrainState;
+  let text: string;
   try {
-    state = JSON.parse(await readFile(stateFile, 'utf8')) as TrainState;
+    text = await readFile(stateFile, 'utf8');
   } catch (err) {
-    throw new InputError(`corrupt checkpoint state ${stateFile}: ${(err as Error).message}`);
+    throw new InputError(`cannot read checkpoint state ${stateFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  if (state.version !== 1) throw new InputError(`checkpoint ${stateFile} has unsupported version ${String(state.version)}`);
+  const state = parseTrainState(text, stateFile);
   const read = async (f: string): Promise<Map<string, Float32Array>> => {
     const st = await readSafetensors(path.join(dir, f));
     return new Map([...st.tensors].map(([n, t]) => [n, Float32Array.from(toFloat32(t))]));

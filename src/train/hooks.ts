@@ -13,7 +13,7 @@ import { evaluateModel } from '../model/evaluate.js';
 import type { SampleSource } from '../data/source.js';
 import { saveCheckpoint, type TrainState } from './checkpoint.js';
 import { assertNoRun } from './run_dir.js';
-import { type StepRecord, parseStepLog, parseValLog } from './log.js';
+import { type StepRecord, parseLogLine, parseStepLog, parseValLog } from './log.js';
 import { resultsCsv, resultsSpec } from './plot.js';
 import { writeFigure } from '../plot/render.js';
 import { type LrSchedule, learningRate, paperSchedule } from './schedule.js';
@@ -125,14 +125,10 @@ export class JsonlLogHook implements TrainHook {
     // A step record's `iter` is the step's index (the checkpoint holds steps 0 .. iteration - 1);
     // a validation record's is the number of steps done when it ran. A run killed between a
     // step's log line and its checkpoint leaves a line that the resumed run writes again.
-    // A line torn by a kill mid-write is dropped too.
+    // A line torn by a kill mid-write (or any line that is not a record) is dropped too.
     const kept = (l: string): boolean => {
-      let r: { iter: number; type?: string };
-      try {
-        r = JSON.parse(l) as typeof r;
-      } catch {
-        return false;
-      }
+      const r = parseLogLine(l);
+      if (!r || typeof r.iter !== 'number') return false;
       return r.type === 'val' ? r.iter <= state.iteration : r.iter < state.iteration;
     };
     const lines = (await readFile(this.file, 'utf8')).split('\n').filter((l) => l.trim() && kept(l));

@@ -6,13 +6,28 @@ import { gridOf, lineChart, type Series } from '../plot/charts.js';
 import type { TopLevelSpec } from '../plot/render.js';
 import type { StepRecord, ValRecord } from './log.js';
 
+/** A logged loss: a number, or null for a non-finite one (JSON has no NaN), read as NaN (not drawn). */
+const lossOf = (v: number | null): number => (v === null ? NaN : v);
+
+/** The largest finite value, at least `floor`; a loop, since spreading a long run into Math.max overflows the stack. */
+function finiteMax(xs: readonly number[], floor: number): number {
+  let m = floor;
+  for (const x of xs) if (Number.isFinite(x) && x > m) m = x;
+  return m;
+}
+
 function smooth(values: readonly number[], window: number): number[] {
+  // Non-finite values (a NaN loss) are left out of the windows they fall in, and stay NaN themselves.
   const out: number[] = [];
-  let sum = 0;
+  let sum = 0, n = 0;
   for (let i = 0; i < values.length; i++) {
-    sum += values[i]!;
-    if (i >= window) sum -= values[i - window]!;
-    out.push(sum / Math.min(i + 1, window));
+    const v = values[i]!;
+    if (Number.isFinite(v)) (sum += v), n++;
+    if (i >= window) {
+      const old = values[i - window]!;
+      if (Number.isFinite(old)) (sum -= old), n--;
+    }
+    out.push(Number.isFinite(v) && n > 0 ? sum / n : NaN);
   }
   return out;
 }
@@ -25,17 +40,18 @@ export function resultsSpec(records: readonly StepRecord[], vals: readonly ValRe
   // x is the steps done, as in results.csv, the validation records and the checkpoints' names.
   const its = records.map((r) => r.iter + 1);
   const window = Math.max(1, Math.round(records.length / 100));
-  const total = records.map((r) => r.loss_cls + r.loss_box);
+  const cls = records.map((r) => lossOf(r.loss_cls)), box = records.map((r) => lossOf(r.loss_box));
+  const total = cls.map((c, i) => c + box[i]!);
   const losses: Series[] = [
     { name: 'total (raw)', x: its, y: total },
     { name: 'total', x: its, y: smooth(total, window) },
-    { name: 'classification (focal)', x: its, y: smooth(records.map((r) => r.loss_cls), window) },
-    { name: 'box regression', x: its, y: smooth(records.map((r) => r.loss_box), window) },
+    { name: 'classification (focal)', x: its, y: smooth(cls, window) },
+    { name: 'box regression', x: its, y: smooth(box, window) },
   ];
   const lossChart = lineChart(losses, {
     title: `Loss (moving average over ${window} step${window === 1 ? '' : 's'})`,
     x: { title: 'iteration', integer: true },
-    y: { title: 'loss', domain: [0, Math.max(1e-6, ...losses[1]!.y as number[], ...(losses[2]!.y as number[]))] },
+    y: { title: 'loss', domain: [0, finiteMax([...(losses[1]!.y as number[]), ...(losses[2]!.y as number[])].filter(Number.isFinite), 1e-6)] },
     colors: ['#d9d9d9', '#222222', '#d62728', '#1f77b4'],
     emphasize: ['total'],
     legendOrient: 'bottom',
@@ -70,7 +86,7 @@ export function resultsCsv(records: readonly StepRecord[], vals: readonly ValRec
   const rows = ['iter,loss,loss_cls,loss_box,lr,num_fg,time,AP,AP50'];
   for (const r of records) {
     const v = byIter.get(r.iter + 1);
-    rows.push([r.iter + 1, r.loss, r.loss_cls, r.loss_box, r.lr, r.num_fg, r.time.toFixed(3), v ? v.AP : '', v ? v.AP50 : ''].join(','));
+    rows.push([r.iter + 1, r.loss, r.loss_cls, r.loss_box, r.lr, r.num_fg, typeof r.time === 'number' ? r.time.toFixed(3) : '', v ? v.AP : '', v ? v.AP50 : ''].join(','));
   }
   return rows.join('\n') + '\n';
 }

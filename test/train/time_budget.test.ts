@@ -57,40 +57,49 @@ test('durations: seconds, minutes and hours', () => {
 test('a time-budget run stops at the budget, with its schedule fitted to the length it reached', async () => {
   const SIZE = 64;
   const source = memorySource(generateSynthetic({ count: 6, seed: 5, imageSize: SIZE, minObjectSize: 8, maxObjectSize: 40 }), SYNTHETIC_CLASSES);
-  const outDir = mkdtempSync(path.join(tmpdir(), 'retinanet-budget-test-'));
-  const budget = 6;
-  const r = await new Trainer(new RetinaNet(demoConfig(SIZE), 1), source, {
-    iters: 100_000,
-    timeBudget: budget,
-    batchSize: 2,
-    lr: 0.01,
-    momentum: 0.9,
-    weightDecay: 1e-4,
-    flip: true,
-    padTo: 32,
-    seed: 3,
-    threads: 1,
-    outDir,
-    checkpointEvery: 1_000_000,
-    valEvery: 1_000_000,
-  }).run();
-  assert.equal(r.stopped, 'done');
-  const log = parseStepLog(readFileSync(path.join(outDir, 'log.jsonl'), 'utf8'));
-  assert.equal(log.length, r.iterations);
-  assert.ok(r.iterations < 100_000, 'stopped by time, not by the cap');
-  const steps = log.slice(1).map((rec, i) => rec.time - log[i]!.time);
-  const slowest = Math.max(log[0]!.time, ...steps);
-  const end = log[log.length - 1]!.time;
-  // Stopping rounds to the nearest step: the run ends within a step of the budget.
-  assert.ok(end <= budget + slowest, `ended at ${end} s, budget ${budget} s, slowest step ${slowest} s`);
-  if (log[0]!.time < budget / 2) assert.ok(end >= budget - slowest, `ended at ${end} s, budget ${budget} s`);
+  // On a busy machine a 6 s budget can leave only a few steps after the compiling first one
+  // (5 s of it once, at load 13 on 2 cores): then the run is repeated with more time, as the
+  // schedule assertions below need a dozen steps.
+  let budget = 0;
+  let outDir = '';
+  let r: Awaited<ReturnType<Trainer['run']>> | undefined;
+  let log: ReturnType<typeof parseStepLog> = [];
+  for (budget of [6, 24]) {
+    outDir = mkdtempSync(path.join(tmpdir(), 'retinanet-budget-test-'));
+    r = await new Trainer(new RetinaNet(demoConfig(SIZE), 1), source, {
+      iters: 100_000,
+      timeBudget: budget,
+      batchSize: 2,
+      lr: 0.01,
+      momentum: 0.9,
+      weightDecay: 1e-4,
+      flip: true,
+      padTo: 32,
+      seed: 3,
+      threads: 1,
+      outDir,
+      checkpointEvery: 1_000_000,
+      valEvery: 1_000_000,
+    }).run();
+    assert.equal(r.stopped, 'done');
+    log = parseStepLog(readFileSync(path.join(outDir, 'log.jsonl'), 'utf8'));
+    assert.equal(log.length, r.iterations);
+    assert.ok(r.iterations < 100_000, 'stopped by time, not by the cap');
+    const steps = log.slice(1).map((rec, i) => rec.time - log[i]!.time);
+    const slowest = Math.max(log[0]!.time, ...steps);
+    const end = log[log.length - 1]!.time;
+    // Stopping rounds to the nearest step: the run ends within a step of the budget.
+    assert.ok(end <= budget + slowest, `ended at ${end} s, budget ${budget} s, slowest step ${slowest} s`);
+    if (log[0]!.time < budget / 2) assert.ok(end >= budget - slowest, `ended at ${end} s, budget ${budget} s`);
+    if (r.iterations >= 12) break;
+  }
+  r = r!;
   // Warmup from 0.001x, then x0.1 drops that are never undone by a later estimate of the length.
   const lrs = log.map((rec) => rec.lr);
   assert.ok(lrs[0]! <= 0.01 * 0.001 + 1e-12, 'step 0 at the warmup start');
   assert.ok(lrs[1]! < 0.01 / 2, 'step 1 still in the warmup (not fitted to the compiling first step)');
   const firstDrop = lrs.findIndex((lr, i) => i > 0 && lr < lrs[i - 1]! * 0.5);
-  // ~50 steps of ~0.1 s here; 12 leaves room for a machine three times slower (or busy: the
-  // first step, which compiles the graph, took 2.5 s once on a loaded 2-core machine).
+  // ~50 steps of ~0.1 s in 6 s on a quiet machine.
   assert.ok(r.iterations >= 12, `only ${r.iterations} steps in ${budget} s (first step ${log[0]!.time} s)`);
   assert.ok(firstDrop > 0, `the schedule reached its first x0.1 point (rates ${lrs.join(', ')})`);
   assert.ok(firstDrop >= r.iterations / 2, `first drop at ${firstDrop} of ${r.iterations}: at about 2/3 of the run`);

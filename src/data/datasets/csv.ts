@@ -84,6 +84,8 @@ export async function readCsv(csvPath: string, options: ReadOptions, log: Proble
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const first = splitCsvLine(lines[0] ?? '') ?? [];
   const header = csvHeader(first);
+  // Written once and cut short: a long header repeated in every bad line's message took memory quadratic in the file.
+  const headerText = first.join(',').slice(0, 200) + (first.join(',').length > 200 ? '...' : '');
   const rows: Row[] = [];
   lines.forEach((raw, i) => {
     if (i === 0 && header) return;
@@ -98,7 +100,7 @@ export async function readCsv(csvPath: string, options: ReadOptions, log: Proble
       const get = (k: Column) => (header[k] === undefined ? undefined : f[header[k]!]?.trim());
       const file = get('file');
       if (!file || f.length < first.length) {
-        log.report(csvPath, line, `expected ${first.length} fields (${first.join(',')}), got ${f.length}; line skipped`);
+        log.report(csvPath, line, `expected ${first.length} fields (${headerText}), got ${f.length}; line skipped`);
         return;
       }
       const row: Row = { line, file, box: { cls: get('cls') ?? '', xyxy: [Number(get('x1')), Number(get('y1')), Number(get('x2')), Number(get('y2'))] } };

@@ -9,8 +9,12 @@ import { fatal, type ProblemLog } from './problems.js';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff']);
 
-/** Reads `names:` from a YOLOv5/8 `data.yaml` (flow list `[a, b]`, block list `- a`, or map `0: a`). */
-export function namesFromYaml(text: string): string[] | undefined {
+/**
+ * Reads `names:` from a YOLOv5/8 `data.yaml` (flow list `[a, b]`, block list `- a`, or map `0: a`).
+ * A map must number the classes 0..n-1, each once; otherwise a {@link DatasetError} naming `file`
+ * (an index such as 4294967294 would otherwise make a list of four billion names).
+ */
+export function namesFromYaml(text: string, file = 'data.yaml'): string[] | undefined {
   const lines = text.split(/\r?\n/);
   const at = lines.findIndex((l) => /^names\s*:/.test(l));
   if (at < 0) return undefined;
@@ -19,15 +23,32 @@ export function namesFromYaml(text: string): string[] | undefined {
   if (inline.startsWith('[')) {
     return inline.replace(/^\[|\]\s*(#.*)?$/g, '').split(',').map(unquote).filter((s) => s !== '');
   }
-  const names: string[] = [];
-  for (const l of lines.slice(at + 1)) {
+  const list: string[] = [];
+  const byIndex = new Map<number, string>();
+  for (let i = at + 1; i < lines.length; i++) {
+    const l = lines[i]!;
     if (!/^\s+\S/.test(l)) break;
     const m = /^\s+(?:-\s*(.+)|(\d+)\s*:\s*(.+))$/.exec(l);
     if (!m) break;
-    if (m[1] !== undefined) names.push(unquote(m[1]));
-    else names[Number(m[2])] = unquote(m[3]!);
+    if (m[1] !== undefined) list.push(unquote(m[1]));
+    else {
+      const k = Number(m[2]);
+      if (byIndex.has(k)) fatal(file, `names: class ${k} is listed twice`, i + 1);
+      byIndex.set(k, unquote(m[3]!));
+    }
+    if (list.length > 0 && byIndex.size > 0) fatal(file, "names: mixes '- name' and 'index: name' entries; use one form", i + 1);
   }
-  return names.length > 0 ? names : undefined;
+  if (byIndex.size === 0) return list.length > 0 ? list : undefined;
+  const names: string[] = [];
+  for (let k = 0; k < byIndex.size; k++) {
+    const name = byIndex.get(k);
+    if (name === undefined) {
+      const largest = Math.max(...[...byIndex.keys()].filter((x) => x >= byIndex.size).slice(0, 1000));
+      fatal(file, `names: class ${k} is missing (the indices must run from 0 to ${byIndex.size - 1}; found ${largest})`, at + 1);
+    }
+    names.push(name);
+  }
+  return names;
 }
 
 async function yoloClasses(root: string, options: ReadOptions): Promise<ClassList> {
@@ -37,7 +58,7 @@ async function yoloClasses(root: string, options: ReadOptions): Promise<ClassLis
   if (names) return readClassList(path.join(root, names));
   const yaml = entries.find((e) => e === 'data.yaml' || e === 'dataset.yaml');
   if (yaml) {
-    const list = namesFromYaml(await readFile(path.join(root, yaml), 'utf8'));
+    const list = namesFromYaml(await readFile(path.join(root, yaml), 'utf8'), path.join(root, yaml));
     if (list) return { names: list, ids: list.map((_, i) => i) };
   }
   fatal(root, 'no class names: expected a *.names, classes.txt or data.yaml file (or pass a classes file)');
