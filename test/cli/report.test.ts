@@ -152,4 +152,9 @@ test('eval --report-score sets the confusion matrix threshold; report flags give
   oneLineError(['eval', '--weights', weights, '--data', valJson, '--report', path.join(dir, 'r2'), '--report-score', '1.5'], /--report-score must be <= 1/);
   oneLineError(['eval', '--gt', valJson, '--dets', valJson, '--report', path.join(dir, 'r3'), '--loss-cdf'], /--loss-cdf applies to --weights\/--data evaluation only/);
   oneLineError(['train', '--data', trainJson, '--report-score', 'x'], /--report-score/);
+  // The loss CDF needs every anchor's logits: a trained model, not detections or an exported graph.
+  const onnx = path.join(dir, 'model.onnx');
+  writeFileSync(onnx, 'not read');
+  oneLineError(['eval', '--weights', onnx, '--data', valJson, '--report', path.join(dir, 'r4'), '--loss-cdf'], /--loss-cdf needs the trained weights \(\.safetensors or \.pth\)/);
+  oneLineError(['eval', '--data', valJson, '--dets', onnx, '--report', path.join(dir, 'r5'), '--loss-cdf'], /--loss-cdf needs a model \(--weights\)/);
 });
