@@ -22,6 +22,16 @@ type Values = FlagValues;
 
 export { durationFlag, intListFlag, numberFlag, sizeFlag, stringFlag } from '../core/flags.js';
 
+/** `a` quoted for a POSIX shell when it needs it. */
+export function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`;
+}
+
+/** The command as typed (`retinanet` and its arguments), for reports. */
+export function commandLine(): string {
+  return ['retinanet', ...process.argv.slice(2)].map(shellQuote).join(' ');
+}
+
 /** parseArgs definitions of the flags that choose a model (shared by train, detect, eval). */
 export const MODEL_FLAGS = {
   arch: { type: 'string' },

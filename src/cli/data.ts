@@ -4,12 +4,15 @@ import { parseArgs } from 'node:util';
 import type { DetectionDataset } from '../data/types.js';
 import { drawDetections } from '../io/draw.js';
 import { DATASET_FORMATS, formatProblem, loadDataset, type DatasetFormat } from '../data/datasets/index.js';
-import { datasetStats, SIZE_BIN_EDGES, type DatasetStats } from '../data/stats.js';
+import { boxAnchorIous, datasetStats, SIZE_BIN_EDGES, type DatasetStats, type StatsOptions } from '../data/stats.js';
+import { anchorConfig } from '../model/config.js';
+import { labelStats, labelsSpec } from '../data/labels_plot.js';
+import { writeFigure } from '../plot/render.js';
 import { type Command, UserError } from './command.js';
 import os from 'node:os';
 import { checkDecodes } from '../data/check.js';
 import { checkOutputDir } from '../core/output.js';
-import { IMAGE_FLAGS, applyImageFlags } from './common.js';
+import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, resolveConfig } from './common.js';
 import { ProgressBar } from './progress.js';
 
 const help = `Usage: retinanet data check <dataset> [options]
@@ -18,8 +21,9 @@ Reads a detection dataset, decodes every image (in parallel), reports problems a
 statistics. Problems: malformed annotations, missing, truncated or undecodable images,
 images whose decoded size differs from the annotation's (EXIF rotation), file names used
 twice. Statistics: images, boxes per
-class, box sizes (sqrt(area) in pixels), and how many boxes no default RetinaNet anchor
-covers at IoU >= 0.5 after the default resize (short side 800, long side <= 1333).
+class, box sizes (sqrt(area) in pixels), and how many boxes no anchor covers at IoU >= 0.5
+after the resize: RetinaNet's anchors and resize (short side 800, long side <= 1333), or
+those of the model you train with --arch / --config / --min-size / --max-size.
 
 <dataset> is a COCO .json, a keras-retinanet or headed .csv, a Pascal VOC folder
 (Annotations/, JPEGImages/) or folder of VOC .xml files, a YOLO folder (images/, labels/),
@@ -32,9 +36,18 @@ Options:
   --classes FILE   class list (one name per line, or keras-retinanet name,id lines)
   --strict         stop at the first problem (exit 2) instead of skipping with a warning
   --no-anchors     skip the anchor coverage check
+  --arch NAME      architecture whose anchors and resize the coverage check uses
+  --config FILE    JSON config ({"arch": NAME, ...overrides}), e.g. anchors from
+                   'retinanet anchors optimize'
+  --min-size N     short side after resizing (default from the architecture)
+  --max-size N     long side limit
   --max-problems N problems to print (default 50; --json lists all)
-  --draw DIR       also write the first --draw-count images with their boxes drawn, to DIR
+  --draw DIR       also write the first --draw-count images with their boxes drawn, to DIR;
+                   boxes no anchor covers at IoU >= 0.5 after the resize are red,
+                   with their best anchor IoU, the others green (keras-retinanet's debug.py)
   --draw-count N   images to draw (default 16)
+  --plots DIR      write labels.png / labels.svg to DIR: boxes per class, box size and
+                   aspect-ratio histograms, box centre heat map
   --json           print the statistics and problems as JSON
   --no-decode      read image headers only (fast) instead of decoding every image
   --max-pixels N   refuse images over N pixels (default 100000000)
@@ -89,10 +102,15 @@ async function check(argv: string[]): Promise<number> {
       classes: { type: 'string' },
       strict: { type: 'boolean', default: false },
       'no-anchors': { type: 'boolean', default: false },
+      arch: MODEL_FLAGS.arch,
+      config: MODEL_FLAGS.config,
+      'min-size': MODEL_FLAGS['min-size'],
+      'max-size': MODEL_FLAGS['max-size'],
       'max-problems': { type: 'string', default: '50' },
       json: { type: 'boolean', default: false },
       draw: { type: 'string' },
       'draw-count': { type: 'string', default: '16' },
+      plots: { type: 'string' },
       'no-decode': { type: 'boolean', default: false },
       'max-pixels': IMAGE_FLAGS['max-pixels'],
     },
@@ -107,6 +125,8 @@ async function check(argv: string[]): Promise<number> {
   if (!Number.isInteger(maxProblems) || maxProblems < 0) throw new UserError(`--max-problems must be a non-negative integer`);
   const drawCount = Number(values['draw-count']);
   if (!Number.isInteger(drawCount) || drawCount < 0) throw new UserError(`--draw-count must be a non-negative integer`);
+  const cfg = resolveConfig(values);
+  const anchorOpts: StatsOptions = { minSize: cfg.transform.minSize, maxSize: cfg.transform.maxSize, anchorConfig: anchorConfig(cfg) };
   const datasetPath = positionals[0]!;
   const loaded = await loadDataset(datasetPath, {
     ...(format ? { format: format as DatasetFormat } : {}),
@@ -117,6 +137,7 @@ async function check(argv: string[]): Promise<number> {
     checkImages: 'header',
   });
   if (values.draw) checkOutputDir(values.draw, '--draw');
+  if (values.plots) checkOutputDir(values.plots, '--plots');
   if (!values['no-decode']) {
     // Headers alone miss what breaks a run later: truncated files decode only to a point.
     const bar = values.json ? undefined : new ProgressBar(loaded.dataset.images.length, 'decoding');
@@ -125,7 +146,7 @@ async function check(argv: string[]): Promise<number> {
     if (values.strict && found.length > 0) throw new UserError(`${formatProblem(found[0]!)} (--strict stops at the first problem)`);
     loaded.problems.push(...found);
   }
-  const stats = datasetStats(loaded.dataset, { anchors: !values['no-anchors'] });
+  const stats = datasetStats(loaded.dataset, { anchors: !values['no-anchors'], ...anchorOpts });
   if (values.json) {
     console.log(JSON.stringify({ dataset: datasetPath, format: loaded.format, classNames: loaded.dataset.classNames, stats, problems: loaded.problems }, null, 2));
   } else {
@@ -139,24 +160,38 @@ async function check(argv: string[]): Promise<number> {
     }
   }
   if (values.draw) {
-    const written = await drawSamples(loaded.dataset, values.draw, drawCount);
-    if (!values.json) console.log(`drew ${written} images with their boxes to ${values.draw}`);
+    const { written, red } = await drawSamples(loaded.dataset, values.draw, drawCount, values['no-anchors'] ? undefined : anchorOpts);
+    if (!values.json) console.log(`drew ${written} images with their boxes to ${values.draw}${values['no-anchors'] ? '' : ` (${red} boxes without an anchor at IoU >= 0.5 in red)`}`);
+  }
+  if (values.plots) {
+    await mkdir(values.plots, { recursive: true });
+    const f = await writeFigure(values.plots, 'labels', labelsSpec(labelStats(loaded.dataset), `Labels of ${path.basename(datasetPath)}`));
+    if (!values.json) console.log(`label statistics plotted to ${path.join(values.plots, f.png)}`);
   }
   return loaded.problems.length === 0 ? 0 : 1;
 }
 
-/** Writes the first `count` images with their ground-truth boxes drawn (crowd boxes labelled as such). */
-async function drawSamples(ds: DetectionDataset, dir: string, count: number): Promise<number> {
+/**
+ * Writes the first `count` images with their ground-truth boxes drawn (crowd boxes labelled as
+ * such); with `anchors` (resize and anchors), boxes whose best anchor has IoU < 0.5 are red.
+ */
+async function drawSamples(ds: DetectionDataset, dir: string, count: number, anchors: StatsOptions | undefined): Promise<{ written: number; red: number }> {
   await mkdir(dir, { recursive: true });
   const names = [...ds.classNames, 'crowd'];
-  let n = 0;
+  let written = 0, red = 0;
   for (const im of ds.images.slice(0, count)) {
     const labels = Int32Array.from(im.labels, (l, i) => (im.crowd[i] ? ds.classNames.length : l));
+    const best = anchors && im.width && im.height ? boxAnchorIous({ width: im.width, height: im.height, boxes: im.boxes, labels: im.labels, crowd: im.crowd }, anchors) : undefined;
+    const uncovered = (i: number): boolean => best !== undefined && best[i]! < 0.5;
+    // As keras-retinanet's debug.py: boxes an anchor covers green, the others red.
+    const colors = Array.from(im.labels, (_, i) => (best === undefined ? undefined : uncovered(i) ? '#ff0000' : '#00b000'));
+    const captions = Array.from(im.labels, (l, i) => (uncovered(i) ? `${names[l] ?? l} no anchor (IoU ${best![i]!.toFixed(2)})` : undefined));
+    red += colors.filter((c) => c === '#ff0000').length;
     const out = path.join(dir, `${path.parse(im.file).name}.png`);
-    await drawDetections(im.file, { boxes: im.boxes, labels }, out, { classNames: names });
-    n++;
+    await drawDetections(im.file, { boxes: im.boxes, labels, colors, captions }, out, { classNames: names });
+    written++;
   }
-  return n;
+  return { written, red };
 }
 
 /** `retinanet data <subcommand>`: dataset tools. */

@@ -38,7 +38,8 @@ Options:
   --quiet          no progress bar
 
 Writes to DIR: metrics.json (COCO AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs,
-ARm, ARl), report.md, loss.svg, log.jsonl, detections/*.png, model.safetensors (+ .json).`;
+ARm, ARl), report.md, results.png / results.svg / results.csv (losses and learning rate),
+log.jsonl, detections/*.png, model.safetensors (+ .json).`;
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -143,7 +144,7 @@ async function run(argv: string[]): Promise<number> {
     '',
     `Final loss (mean of the last 20 steps): classification ${avg((r) => r.loss_cls).toFixed(4)}, box ${avg((r) => r.loss_box).toFixed(4)}.`,
     '',
-    '![loss curve](loss.svg)',
+    '![losses and learning rate](results.png)',
     '',
     '## Detections on held-out images',
     '',
@@ -153,7 +154,7 @@ async function run(argv: string[]): Promise<number> {
   await writeFile(path.join(outDir, 'report.md'), report);
   process.stdout.write(`${formatCocoSummary(evalResult)}\n\n`);
   process.stdout.write(`AP ${metrics['AP']!.toFixed(3)}, AP50 ${metrics['AP50']!.toFixed(3)} on ${val.length} held-out images after ${formatDuration(seconds)}.\n`);
-  process.stdout.write(`Report: ${path.join(outDir, 'report.md')} (metrics.json, loss.svg, detections/, model.safetensors)\n`);
+  process.stdout.write(`Report: ${path.join(outDir, 'report.md')} (metrics.json, results.png, detections/, model.safetensors)\n`);
   await model.dispose();
   return 0;
 }

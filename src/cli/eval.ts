@@ -13,6 +13,7 @@ import {
   readNames,
   readVocAnnotationDir,
   readVocDetectionDir,
+  analyzeDetections,
   remapResults,
   writeCocoReport,
   writeVocReport,
@@ -20,16 +21,23 @@ import {
   type CocoEvalResult,
   type CocoResult,
   type CocoResultsObject,
+  type DetectionAnalysis,
 } from '../eval/index.js';
+import type { PageSection } from '../plot/page.js';
+import { writeFigure } from '../plot/render.js';
+import { imageGridSections } from '../model/report.js';
+import { anchorLossCdf, lossCdfSpec, type LossCdf } from '../model/loss_cdf.js';
 import { type Command, UserError } from './command.js';
 import { checkOutputDir, checkOutputFile } from '../core/output.js';
 import { writeAtomic } from '../core/atomic.js';
 import { type ShardManifest, inShard, parseShard, shardManifestPath } from '../data/shard.js';
-import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, checkWeightsSpec, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag } from './common.js';
+import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, checkWeightsSpec, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag, commandLine } from './common.js';
 import { labelCategories } from '../model/labels.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
 import { evaluateModel } from '../model/evaluate.js';
+import { RetinaNet } from '../model/model.js';
+import { isOnnxModelFile } from '../model/detector.js';
 import { syntheticSources } from '../data/synthetic_source.js';
 import { type SampleSource, cocoGroundTruth } from '../data/source.js';
 
@@ -98,7 +106,18 @@ Output:
   --json             print one JSON object (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl;
                      for VOC: mAP, mAP11 and per-class APs)
   --per-class        also print per-class AP and AP50 (table, or "perClass" and "perClassAP50" in --json)
-  --report DIR       write report.md, report.html, metrics.json and precision-recall SVGs to DIR
+  --report DIR       write report.html (and report.md, metrics.json) with figures as PNG + SVG
+                     to DIR: precision-recall overall and per class; for COCO also F1, precision
+                     and recall against the score threshold (the best-F1 threshold is printed),
+                     the confusion matrix with background row and column, and the COCO error
+                     analysis (C75, C50, Loc, Sim, Oth, BG, FN) overall and per class; with
+                     --weights/--data also grids of images (ground truth beside predictions,
+                     and the images with the most missed objects)
+  --report-score S   score threshold of the confusion matrix and image grids (default: the
+                     best-F1 threshold)
+  --loss-cdf         with --weights/--data and --report: also loss_cdf.png, the cumulative
+                     focal loss of positive and negative anchors for gamma 0, 0.5, 1, 2 (the
+                     paper's Figure 4)
   -h, --help         show this help`;
 
 function readJson(file: string, what: string): unknown {
@@ -124,7 +143,7 @@ function idList(s: string | undefined, flag: string): number[] | undefined {
 
 type Values = Record<string, string | boolean | undefined>;
 
-function runCoco(v: Values): number {
+async function runCoco(v: Values): Promise<number> {
   if (typeof v.gt !== 'string' || typeof v.dets !== 'string') throw new UserError('COCO evaluation needs both --gt GT.json and --dets RESULTS.json (see --help)');
   const gt = readJson(v.gt, 'ground-truth') as CocoDataset;
   try {
@@ -150,7 +169,7 @@ function runCoco(v: Values): number {
     imgIds: idList(v['img-ids'] as string | undefined, '--img-ids'),
     catIds: idList(v['cat-ids'] as string | undefined, '--cat-ids'),
   });
-  printCoco(result, v);
+  await printCoco(result, v, { gt, dets: dets as CocoResult[] });
   return 0;
 }
 
@@ -191,26 +210,36 @@ function checkResults(gt: CocoDataset, dets: unknown, v: Values): void {
 }
 
 /** Prints a COCO result as asked (summary, --json, --per-class) and writes --report. */
-function printCoco(result: CocoEvalResult, v: Values): void {
+async function printCoco(result: CocoEvalResult, v: Values, input: { gt: CocoDataset; dets: CocoResult[] }, extra: ReportExtras = {}): Promise<void> {
   if (v.json) console.log(JSON.stringify(cocoStatsJson(result, v['per-class'] === true)));
   else {
     console.log(formatCocoSummary(result));
     if (v['per-class']) console.log(`\n${formatCocoPerClass(result)}`);
   }
   if (typeof v.report === 'string') {
-    const files = writeCocoReport(v.report, result);
-    console.error(`report written to ${path.join(v.report, files.html)} (${files.plots.length} plots)`);
+    const analysis = analyzeDetections(input.gt, input.dets, { scoreThreshold: numberFlag(v, 'report-score', { min: 0, max: 1 }), catIds: idList(v['cat-ids'] as string | undefined, '--cat-ids') });
+    const b = analysis.curves.best;
+    console.error(`best F1 ${b.f1.toFixed(3)} at score threshold ${b.threshold.toFixed(2)} (precision ${Number.isNaN(b.precision) ? '-' : b.precision.toFixed(3)}, recall ${b.recall.toFixed(3)}, IoU 0.5)`);
+    const sectionsAfter = [...((await extra.sections?.(analysis)) ?? []), { heading: 'Command', pre: commandLine() }];
+    const files = await writeCocoReport(v.report, result, { analysis, sectionsAfter });
+    console.error(`report written to ${path.join(v.report, files.html)} (${files.plots.length} figures)`);
   }
+}
+
+/** What a model evaluation adds to the report: sections built from the analysis (image grids, loss CDF). */
+interface ReportExtras {
+  sections?: (analysis: DetectionAnalysis) => Promise<PageSection[]>;
 }
 
 /** `--data D --dets F`: results scored against a dataset's own annotations (e.g. merged shards). */
 async function runDatasetResults(v: Values): Promise<number> {
   const data = stringFlag(v, 'data')!;
+  if (v['loss-cdf'] === true) throw new UserError('--loss-cdf needs a model (--weights): with --dets there are only detections');
   const source: SampleSource = await loadSource(data, v);
   const gt = await cocoGroundTruth(source);
   const dets = readJson(String(v.dets), 'results');
   checkResults(gt, dets, v);
-  printCoco(evaluateCoco(gt, dets as CocoResult[]), v);
+  await printCoco(evaluateCoco(gt, dets as CocoResult[]), v, { gt, dets: dets as CocoResult[] });
   return 0;
 }
 
@@ -223,6 +252,7 @@ async function runModel(v: Values): Promise<number> {
     if (v[flag] !== undefined) throw new UserError(`--${flag} cannot be combined with --weights/--data`);
   }
   checkWeightsSpec(weights, '--weights');
+  if (v['loss-cdf'] === true && isOnnxModelFile(weights)) throw new UserError('--loss-cdf needs the trained weights (.safetensors or .pth): an exported .onnx model gives detections, not the logits of every anchor');
   const maxImages = numberFlag(v, 'max-images', { integer: true, min: 1 });
   const seed = numberFlag(v, 'seed', { integer: true, min: 0 });
   if (seed !== undefined && data !== 'synthetic') throw new UserError('--seed applies to --data synthetic only');
@@ -243,6 +273,7 @@ async function runModel(v: Values): Promise<number> {
 
   const bar = v.quiet === true ? undefined : new ProgressBar(indices.length, 'eval');
   let evaluated;
+  let cdf: LossCdf | undefined;
   try {
     evaluated = await evaluateModel(model, source, {
       ...inference,
@@ -251,6 +282,13 @@ async function runModel(v: Values): Promise<number> {
       onProgress: (done) => bar?.update(done),
       onSkip: (message) => process.stderr.write(`\nwarning: ${message}\n`),
     });
+    bar?.done();
+    if (v['loss-cdf'] === true) {
+      const cdfBar = v.quiet === true ? undefined : new ProgressBar(evaluated.evaluated.length, 'loss cdf');
+      if (!(model instanceof RetinaNet)) throw new UserError('--loss-cdf needs the trained weights, not an exported model');
+      cdf = await anchorLossCdf(model, source, { indices: evaluated.evaluated, threads: inference.threads, onProgress: (done) => cdfBar?.update(done) });
+      cdfBar?.done();
+    }
   } finally {
     bar?.done();
     await model.dispose();
@@ -265,11 +303,27 @@ async function runModel(v: Values): Promise<number> {
     console.error(`${evaluated.detections.length} detections on ${indices.length} image(s)${shard ? ` (shard ${shardFlag})` : ''} written to ${saveDets}`);
   }
   if (shard) console.error(`note: the numbers below are for shard ${shardFlag}'s ${evaluated.evaluated.length} image(s) only`);
-  printCoco(evaluated.result, v);
+  const report = typeof v.report === 'string' ? v.report : undefined;
+  const done = evaluated;
+  await printCoco(evaluated.result, v, { gt: evaluated.gt, dets: evaluated.detections }, {
+    sections: async (analysis) => {
+      if (!report) return [];
+      const sections = await imageGridSections(report, source, done, analysis);
+      if (cdf) {
+        const f = await writeFigure(report, 'loss_cdf', lossCdfSpec(cdf));
+        sections.push({
+          heading: 'Focal loss distribution',
+          text: `Cumulative normalised focal loss over ${cdf.counts.positives} positive and ${cdf.counts.negativesKept} negative anchors of ${cdf.counts.images} images (the paper's Figure 4): with gamma 2 most of the negatives' loss comes from a small fraction of hard negatives.`,
+          figures: [{ src: f.png, href: f.svg }],
+        });
+      }
+      return sections;
+    },
+  });
   return 0;
 }
 
-function runVoc(v: Values): number {
+async function runVoc(v: Values): Promise<number> {
   if (typeof v['voc-dets'] !== 'string') throw new UserError('VOC evaluation needs --voc-dets DIR as well as --voc-gt DIR');
   const names = typeof v.names === 'string' ? readNames(v.names) : undefined;
   const iou = v.iou === undefined ? 0.5 : Number(v.iou);
@@ -283,8 +337,8 @@ function runVoc(v: Values): number {
     console.log(JSON.stringify(out));
   } else console.log(formatVocResult(result));
   if (typeof v.report === 'string') {
-    const files = writeVocReport(v.report, result);
-    console.error(`report written to ${path.join(v.report, files.html)} (${files.plots.length} plots)`);
+    const files = await writeVocReport(v.report, result);
+    console.error(`report written to ${path.join(v.report, files.html)} (${files.plots.length} figures)`);
   }
   return 0;
 }
@@ -310,6 +364,8 @@ export const evalCommand: Command = {
         json: { type: 'boolean', default: false },
         'per-class': { type: 'boolean', default: false },
         report: { type: 'string' },
+        'report-score': { type: 'string' },
+        'loss-cdf': { type: 'boolean' },
         weights: { type: 'string' },
         data: { type: 'string' },
         format: { type: 'string' },
@@ -333,6 +389,8 @@ export const evalCommand: Command = {
     applyImageFlags(values);
     // Outputs are checked before any work.
     if (typeof values.report === 'string') checkOutputDir(values.report, '--report');
+    if (values['loss-cdf'] === true && typeof values.report !== 'string') throw new UserError('--loss-cdf writes into the report: give --report DIR too');
+    numberFlag(values, 'report-score', { min: 0, max: 1 });
     if (typeof values['save-dets'] === 'string') checkOutputFile(values['save-dets'], '--save-dets');
     const modelMode = values.weights !== undefined || values.data !== undefined;
     if (values.data !== undefined && values.weights === undefined && values.dets !== undefined) {
@@ -341,11 +399,11 @@ export const evalCommand: Command = {
       throw new UserError('--dets cannot be combined with --weights: --weights detects; give either');
     }
     if (!modelMode) {
-      const modelOnly = ['format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet', 'max-pixels', 'max-memory', 'shard'] as const;
+      const modelOnly = ['loss-cdf', 'format', 'images', 'split', 'strict', 'max-images', 'seed', 'arch', 'config', 'num-classes', 'min-size', 'max-size', 'score-thresh', 'nms-thresh', 'detections-per-img', 'threads', 'save-dets', 'quiet', 'max-pixels', 'max-memory', 'shard'] as const;
       const given = modelOnly.find((f) => values[f] !== undefined);
       if (given) throw new UserError(`--${given} applies to --weights/--data evaluation only`);
     }
     if (modelMode) return await runModel(values);
-    return values['voc-gt'] !== undefined ? runVoc(values) : runCoco(values);
+    return values['voc-gt'] !== undefined ? await runVoc(values) : await runCoco(values);
   },
 };

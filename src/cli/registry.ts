@@ -1,6 +1,7 @@
 import type { Command } from './command.js';
 import { evalCommand } from './eval.js';
 import { dataCommand } from './data.js';
+import { anchorsCommand } from './anchors.js';
 import { trainCommand } from './train.js';
 import { detectCommand } from './detect.js';
 import { mergeCommand } from './merge.js';
@@ -18,6 +19,7 @@ export const commands: Command[] = [
   exportCommand,
   evalCommand,
   dataCommand,
+  anchorsCommand,
   weightsCommand,
   benchCommand,
 ];

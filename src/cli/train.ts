@@ -3,7 +3,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { existsSync } from 'node:fs';
 import { type Command, UserError } from './command.js';
-import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, durationFlag, sizeFlag, intListFlag, loadSource, numberFlag, resolveConfig, stringFlag, trainStart } from './common.js';
+import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, durationFlag, sizeFlag, intListFlag, loadSource, numberFlag, resolveConfig, shellQuote, stringFlag, trainStart, commandLine } from './common.js';
 import { describeLoad, loadStartingWeights } from '../model/finetune.js';
 import { readSidecar } from '../model/weights.js';
 import { architectureNames, mergeConfig } from '../model/config.js';
@@ -18,7 +18,29 @@ import { progressHook, runInterruptible } from './train_hooks.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { syntheticSources } from '../data/synthetic_source.js';
 import type { SampleSource } from '../data/source.js';
+import { anchorCoverageOf, sourceBoxes } from '../data/stats.js';
+import { anchorConfig, type RetinaNetConfig } from '../model/config.js';
+import { ReportHook } from '../train/report_hook.js';
 import { RECIPE_FLAG, type AutoTrain, autoRecipeWanted, autoTrain, saveAutoConfig } from './train_auto.js';
+
+/** The flags of a run that `anchors optimize` takes too: the same boxes, resize and starting anchors. */
+const ANCHOR_FLAGS = ['format', 'images', 'split', 'arch', 'config', 'min-size', 'max-size'] as const;
+
+/**
+ * Warns when more than 1% of the training boxes have no anchor at IoU >= 0.5 after the resize,
+ * with the `anchors optimize` command (this run's data, resize and anchors) that suggests better ones.
+ */
+function warnUncovered(train: SampleSource, cfg: RetinaNetConfig, data: string, v: Record<string, string | boolean | undefined>): void {
+  const c = anchorCoverageOf(sourceBoxes(train), train.classNames.length, { minSize: cfg.transform.minSize, maxSize: cfg.transform.maxSize, anchorConfig: anchorConfig(cfg) });
+  if (c.checked === 0 || c.uncovered <= 0.01 * c.checked) return;
+  const flags = ANCHOR_FLAGS.flatMap((f) => (typeof v[f] === 'string' ? [`--${f}`, v[f]] : []));
+  const optimizeCommand = ['retinanet', 'anchors', 'optimize', data, ...flags].map(shellQuote).join(' ');
+  const worst = c.uncoveredPerClass.map((n, k) => ({ n, name: train.classNames[k]! })).filter((x) => x.n > 0).sort((a, b) => b.n - a.n).slice(0, 3);
+  process.stderr.write(
+    `warning: ${c.uncovered} of ${c.checked} training boxes (${((100 * c.uncovered) / c.checked).toFixed(1)}%) have no anchor with IoU >= 0.5 after resizing to ${cfg.transform.minSize}/${cfg.transform.maxSize} ` +
+      `(most in ${worst.map((w) => `${w.name} ${w.n}`).join(', ')}); they only get low-quality matches. '${optimizeCommand}' suggests anchors that cover them.\n`,
+  );
+}
 
 const help = `Usage: retinanet train --data <dataset> [options]
        retinanet train --resume DIR
@@ -87,9 +109,13 @@ Schedule:
   --seed S             seed for order, augmentation and initialisation (default 0)
 
 Run:
-  --out DIR            output folder: log.jsonl, loss.svg, checkpoint/, best.safetensors,
-                       model.safetensors (+ .json sidecars). Default: runs/train, or the next
-                       free runs/train2, runs/train3, ... A folder holding another run is refused
+  --out DIR            output folder: log.jsonl, results.csv, results.png/.svg (losses, lr,
+                       validation AP), checkpoint/, best.safetensors, model.safetensors (+ .json
+                       sidecars); with --val also report.html: PR, F1 / P / R against the score
+                       (best threshold printed), confusion matrix, COCO error analysis, grids of
+                       validation images (ground truth beside predictions; the worst images).
+                       Default: runs/train, or the next free runs/train2, runs/train3, ... A
+                       folder holding another run is refused
   --exist-ok           replace the run in --out (its files are removed first)
   --resume DIR         continue the run in DIR exactly where its last checkpoint stopped, from
                        any folder; only --iters (longer), --threads, --quiet, --checkpoint-every
@@ -100,8 +126,13 @@ Run:
   --max-memory SIZE    memory budget, e.g. 12G (default: 80% of the machine's memory). The
                        run refuses to start when its largest step cannot fit, and keeps its
                        compiled graphs (one per batch shape) within it
+  --no-report          with --val, skip the report written after the run
+  --report-score S     score threshold of the report's confusion matrix and image grids
+                       (default: the best-F1 threshold)
   --quiet              no progress bar
 
+A warning is printed at the start when more than 1% of the training boxes have no anchor
+with IoU >= 0.5 after the resize ('retinanet anchors optimize' suggests anchors that do).
 Ctrl-C saves a checkpoint before exiting; --resume DIR continues from it.`;
 
 const options = {
@@ -139,6 +170,8 @@ const options = {
   'val-every': { type: 'string' },
   threads: { type: 'string' },
   quiet: { type: 'boolean' },
+  'no-report': { type: 'boolean' },
+  'report-score': { type: 'string' },
 } as const;
 
 /** `--iters` when a time budget is given without a length: no cap in practice. */
@@ -162,7 +195,7 @@ async function sourceFor(spec: string, values: Record<string, string | boolean |
 }
 
 /** Flags that may change on --resume; any other would be silently ignored, so it is refused. */
-const RESUME_FLAGS = ['resume', 'threads', 'quiet', 'iters', 'checkpoint-every', 'val-every', 'max-pixels', 'max-memory'] as const;
+const RESUME_FLAGS = ['resume', 'threads', 'quiet', 'iters', 'checkpoint-every', 'val-every', 'max-pixels', 'max-memory', 'no-report', 'report-score'] as const;
 /** Flags holding paths, stored absolute in the checkpoint so --resume works from any folder. */
 const PATH_FLAGS = ['data', 'val', 'images', 'config', 'weights', 'backbone-weights', 'out'] as const;
 
@@ -266,6 +299,7 @@ async function run(argv: string[]): Promise<number> {
   const checkpointEvery = numberFlag(v, 'checkpoint-every', { integer: true, min: 1 }) ?? 500;
   const maxMemory = sizeFlag(v, 'max-memory') ?? defaultMaxMemory();
   const valEvery = numberFlag(v, 'val-every', { integer: true, min: 1 });
+  const reportScore = numberFlag(v, 'report-score', { min: 0, max: 1 });
 
   const { dir: outDir, note } = resumed ? { dir: resumed.dir, note: undefined } : newRunDir(v);
   const quiet = v['quiet'] === true;
@@ -291,6 +325,7 @@ async function run(argv: string[]): Promise<number> {
     ...(start.trainableLayers !== undefined ? { backbone: { trainableLayers: start.trainableLayers } } : {}),
   });
   if (cfg.numClasses < train.classNames.length) throw new UserError(`--num-classes ${cfg.numClasses} is smaller than the dataset's ${train.classNames.length} classes`);
+  if (!resumed) warnUncovered(train, cfg, data, v);
 
   const perEpoch = Math.max(1, Math.floor(train.length / batch));
   // With a time budget and no length given, the length is capped only by the budget.
@@ -322,7 +357,12 @@ async function run(argv: string[]): Promise<number> {
     timeBudget,
     strict: v['strict'] === true,
     maxMemory,
-    hooks: [progressHook(quiet)],
+    hooks: [
+      progressHook(quiet),
+      ...(val && v['no-report'] !== true
+        ? [new ReportHook(outDir, val, { command: commandLine(), reportScore, onProgress: (m) => process.stderr.write(`${m}\n`) })]
+        : []),
+    ],
     extraState: { cli: absolutePaths({ ...v, out: outDir, 'exist-ok': undefined }) },
   };
   const trainer = new Trainer(model, train, opts);
@@ -365,7 +405,7 @@ function report(result: TrainResult, outDir: string, quiet: boolean, timeBudget:
     return 130;
   }
   const seconds = result.records.length ? result.records[result.records.length - 1]!.time : 0;
-  process.stdout.write(`done: ${result.iterations} iterations in ${formatSeconds(seconds)}${timeBudget !== undefined ? ` (budget ${formatSeconds(timeBudget)})` : ''}; weights ${path.join(outDir, 'model.safetensors')}, log ${path.join(outDir, 'log.jsonl')}, loss curve ${path.join(outDir, 'loss.svg')}\n`);
+  process.stdout.write(`done: ${result.iterations} iterations in ${formatSeconds(seconds)}${timeBudget !== undefined ? ` (budget ${formatSeconds(timeBudget)})` : ''}; weights ${path.join(outDir, 'model.safetensors')}, log ${path.join(outDir, 'log.jsonl')}, results ${path.join(outDir, 'results.png')}\n`);
   return 0;
 }
 

@@ -10,3 +10,5 @@ export * from './stats.js';
 export * from './synthetic.js';
 export * from './datasets/index.js';
 export { VOC_CLASSES, readClassList, type ClassList } from './datasets/classes.js';
+export * from './anchor_search.js';
+export * from './labels_plot.js';

@@ -1,6 +1,7 @@
 import { cellAnchors, gridSizesFor, RETINANET_ANCHOR_CONFIG, type AnchorConfig } from '../detection/anchors.js';
 import { resizeBoxes, resizedSize } from './transform.js';
 import type { DetectionDataset } from './types.js';
+import type { SampleSource } from './source.js';
 
 /** Upper edges (exclusive) of the box-size bins, in pixels of sqrt(area); the last bin is open. */
 export const SIZE_BIN_EDGES: readonly number[] = [8, 16, 32, 64, 96, 128, 256, 512];
@@ -135,34 +136,71 @@ export function datasetStats(ds: DetectionDataset, options: StatsOptions = {}): 
   return stats;
 }
 
-function anchorCoverage(ds: DetectionDataset, options: StatsOptions): AnchorCoverage {
+/** The boxes of one image (flat xyxy, original pixels) with its size: what coverage is computed on. */
+export interface ImageBoxes {
+  width: number;
+  height: number;
+  boxes: Float32Array;
+  labels: Int32Array;
+  /** Crowd flags (crowd boxes are not checked). */
+  crowd?: Uint8Array;
+}
+
+/** The images of a dataset whose size is known. */
+export function imageBoxesOf(ds: DetectionDataset): ImageBoxes[] {
+  const out: ImageBoxes[] = [];
+  for (const im of ds.images) if (im.width !== undefined && im.height !== undefined) out.push({ width: im.width, height: im.height, boxes: im.boxes, labels: im.labels, crowd: im.crowd });
+  return out;
+}
+
+/**
+ * Best anchor IoU of each box of one image after the resize (`minSize` / `maxSize`, padding to
+ * `sizeDivisible`), in box order; crowd boxes get NaN.
+ */
+export function boxAnchorIous(im: ImageBoxes, options: StatsOptions = {}): Float32Array {
   const minSize = options.minSize ?? 800;
   const maxSize = options.maxSize ?? 1333;
   const div = options.sizeDivisible ?? 32;
   const config = options.anchorConfig ?? RETINANET_ANCHOR_CONFIG;
-  const cov: AnchorCoverage = { minSize, maxSize, checked: 0, uncovered: 0, uncoveredPerClass: new Array<number>(ds.classNames.length).fill(0), meanBestIou: 0 };
+  const [h, w] = resizedSize(im.height, im.width, minSize, maxSize);
+  const best = bestAnchorIou(resizeBoxes(im.boxes, [im.height, im.width], [h, w]), Math.ceil(h / div) * div, Math.ceil(w / div) * div, config);
+  if (im.crowd) for (let i = 0; i < best.length; i++) if (im.crowd[i]) best[i] = NaN;
+  return best;
+}
+
+/** Anchor coverage of the non-crowd boxes of `images` (`numClasses` sizes the per-class counts). */
+export function anchorCoverageOf(images: Iterable<ImageBoxes>, numClasses: number, options: StatsOptions = {}): AnchorCoverage {
+  const cov: AnchorCoverage = { minSize: options.minSize ?? 800, maxSize: options.maxSize ?? 1333, checked: 0, uncovered: 0, uncoveredPerClass: new Array<number>(numClasses).fill(0), meanBestIou: 0 };
   let sum = 0;
-  for (const im of ds.images) {
-    if (im.width === undefined || im.height === undefined || im.labels.length === 0) continue;
-    const keep: number[] = [];
-    for (let i = 0; i < im.labels.length; i++) if (!im.crowd[i]) keep.push(i);
-    if (keep.length === 0) continue;
-    const [h, w] = resizedSize(im.height, im.width, minSize, maxSize);
-    const ph = Math.ceil(h / div) * div;
-    const pw = Math.ceil(w / div) * div;
-    const gt = new Float32Array(4 * keep.length);
-    keep.forEach((i, k) => gt.set(im.boxes.subarray(4 * i, 4 * i + 4), 4 * k));
-    const best = bestAnchorIou(resizeBoxes(gt, [im.height, im.width], [h, w]), ph, pw, config);
-    keep.forEach((i, k) => {
+  for (const im of images) {
+    if (im.labels.length === 0) continue;
+    const best = boxAnchorIous(im, options);
+    for (let i = 0; i < best.length; i++) {
+      const b = best[i]!;
+      if (Number.isNaN(b)) continue;
       cov.checked++;
-      sum += best[k]!;
-      if (best[k]! < 0.5) {
+      sum += b;
+      if (b < 0.5) {
         cov.uncovered++;
         const label = im.labels[i]!;
-        if (label >= 0 && label < cov.uncoveredPerClass.length) cov.uncoveredPerClass[label]!++;
+        if (label >= 0 && label < numClasses) cov.uncoveredPerClass[label]!++;
       }
-    });
+    }
   }
   cov.meanBestIou = cov.checked > 0 ? sum / cov.checked : 0;
   return cov;
+}
+
+function anchorCoverage(ds: DetectionDataset, options: StatsOptions): AnchorCoverage {
+  return anchorCoverageOf(imageBoxesOf(ds), ds.classNames.length, options);
+}
+
+/** The boxes of every sample of a source whose ground truth is known without decoding (file-backed sources with image sizes, in-memory ones). */
+export function sourceBoxes(source: SampleSource): ImageBoxes[] {
+  const out: ImageBoxes[] = [];
+  for (let i = 0; i < source.length; i++) {
+    const g = source.groundTruth(i);
+    if (g) out.push({ width: g.width, height: g.height, boxes: g.boxes, labels: g.labels, crowd: g.crowd });
+  }
+  return out;
 }

@@ -79,9 +79,9 @@ export interface CocoEvalResult {
 }
 
 // Status of one detection at one (area range, IoU threshold); matches pycocotools' dtIg/dtm logic.
-const IGNORED = 0;
-const TP = 1;
-const FP = 2;
+export const IGNORED = 0;
+export const TP = 1;
+export const FP = 2;
 const EPS = 2.220446049250313e-16; // np.spacing(1)
 
 /**
@@ -115,36 +115,10 @@ function isBox(b: unknown): b is readonly number[] {
  * ids the ground truth does not have (pycocotools' "Results do not correspond to current coco set").
  */
 export function evaluateCoco(gt: CocoDataset, dets: readonly CocoResult[], opts: CocoEvalOptions = {}): CocoEvalResult {
-  checkCocoGroundTruth(gt);
-  if (!Array.isArray(dets)) throw new EvalInputError('results must be an array of {image_id, category_id, bbox, score} objects');
-
-  const gtImgIds = new Set<number>();
-  for (const img of gt.images) gtImgIds.add(img.id);
-  checkResultImages(dets, gtImgIds);
-
-  const imgIds = uniqueSorted(opts.imgIds ?? gtImgIds);
-  const catIds = uniqueSorted(opts.catIds ?? gt.categories.map((c) => c.id));
-  const maxDets = [...(opts.maxDets ?? [1, 10, 100])].sort((a, b) => a - b);
-  const iouThrs = COCO_IOU_THRS;
-  const recThrs = COCO_REC_THRS;
-  const areaRng = COCO_AREA_RANGES;
-  const I = imgIds.length, K = catIds.length, T = iouThrs.length, R = recThrs.length, A = areaRng.length, M = maxDets.length;
-  const maxDetLast = maxDets[M - 1]!;
-  checkEvalSize(I, K, T * R * A * M);
-
-  const imgIndex = new Map<number, number>();
-  imgIds.forEach((id, i) => imgIndex.set(id, i));
-  const catIndex = new Map<number, number>();
-  catIds.forEach((id, k) => catIndex.set(id, k));
-
-  const g = bucketGts(gt, imgIndex, catIndex, I, K);
-  const d = bucketDets(dets, imgIndex, catIndex, I, K);
-
-  const evaluated = evaluateImages(g, d, { I, K, T, A, maxDetLast, iouThrs, areaRng });
-  const shape = { T, R, K, A, M };
-  const { precision, recall, scores } = accumulate(evaluated, shape, recThrs, maxDets);
+  const { precision, recall, scores, shape, evaluated, params, counts, catName } = runCocoEval(gt, dets, opts, COCO_IOU_THRS);
+  const { iouThrs, maxDets, catIds } = params;
+  const { A, M } = shape;
   const stats = summarize(precision, recall, shape, iouThrs, maxDets);
-  const catName = new Map(gt.categories.map((c) => [c.id, c.name] as const));
   const perCategory: CocoCategoryMetrics[] = catIds.map((id, k) => ({
     id,
     name: catName.get(id) ?? String(id),
@@ -166,8 +140,67 @@ export function evaluateCoco(gt: CocoDataset, dets: readonly CocoResult[], opts:
     recall,
     scores,
     shape,
+    params,
+    counts,
+  };
+}
+
+/**
+ * evaluate + accumulate of `COCOeval` at any IoU thresholds (the error analysis uses
+ * [.75, .5, .1]), keeping the matching of every kept detection. `evaluateCoco` is this at
+ * COCO's ten thresholds, plus summarize.
+ */
+export function runCocoEval(
+  gt: CocoDataset,
+  dets: readonly CocoResult[],
+  opts: Omit<CocoEvalOptions, 'maxDets'> & { maxDets?: readonly number[] },
+  iouThrs: readonly number[],
+): {
+  precision: Float64Array;
+  recall: Float64Array;
+  scores: Float64Array;
+  shape: Shape;
+  evaluated: EvaluatedImages;
+  params: CocoEvalResult['params'];
+  counts: CocoEvalResult['counts'];
+  catName: Map<number, string>;
+} {
+  checkCocoGroundTruth(gt);
+  if (!Array.isArray(dets)) throw new EvalInputError('results must be an array of {image_id, category_id, bbox, score} objects');
+
+  const gtImgIds = new Set<number>();
+  for (const img of gt.images) gtImgIds.add(img.id);
+  checkResultImages(dets, gtImgIds);
+
+  const imgIds = uniqueSorted(opts.imgIds ?? gtImgIds);
+  const catIds = uniqueSorted(opts.catIds ?? gt.categories.map((c) => c.id));
+  const maxDets = [...(opts.maxDets ?? [1, 10, 100])].sort((a, b) => a - b);
+  const recThrs = COCO_REC_THRS;
+  const areaRng = COCO_AREA_RANGES;
+  const I = imgIds.length, K = catIds.length, T = iouThrs.length, R = recThrs.length, A = areaRng.length, M = maxDets.length;
+  const maxDetLast = maxDets[M - 1]!;
+  checkEvalSize(I, K, T * R * A * M);
+
+  const imgIndex = new Map<number, number>();
+  imgIds.forEach((id, i) => imgIndex.set(id, i));
+  const catIndex = new Map<number, number>();
+  catIds.forEach((id, k) => catIndex.set(id, k));
+
+  const g = bucketGts(gt, imgIndex, catIndex, I, K);
+  const d = bucketDets(dets, imgIndex, catIndex, I, K);
+
+  const evaluated = evaluateImages(g, d, { I, K, T, A, maxDetLast, iouThrs, areaRng });
+  const shape = { T, R, K, A, M };
+  const { precision, recall, scores } = accumulate(evaluated, shape, recThrs, maxDets);
+  return {
+    precision,
+    recall,
+    scores,
+    shape,
+    evaluated,
     params: { imgIds, catIds, iouThrs, recThrs, maxDets, areaRng, areaRngLbl: COCO_AREA_LABELS },
     counts: { images: I, categories: K, gts: g.count, dets: d.score.length, detsDropped: dets.length - d.score.length },
+    catName: new Map(gt.categories.map((c) => [c.id, c.name] as const)),
   };
 }
 
@@ -192,7 +225,7 @@ function checkEvalSize(I: number, K: number, perCategory: number): void {
 }
 
 /** What `evaluateImages` keeps of the matching, the input of `accumulate`. */
-interface EvaluatedImages {
+export interface EvaluatedImages {
   /**
    * Per kept detection (rank < maxDets[-1] in its image/category), stored category by category,
    * image by image, rank by rank: its score, rank and status per (area range, IoU threshold).
@@ -550,7 +583,7 @@ function iouIndex(iouThrs: readonly number[], thr: number): number {
   return iouThrs.indexOf(thr);
 }
 
-interface Shape {
+export interface Shape {
   T: number;
   R: number;
   K: number;

@@ -8,6 +8,12 @@ export interface DrawnBoxes {
   boxes: Float32Array;
   labels: Int32Array;
   scores?: Float32Array;
+  /** Per-box colour overriding the class colour (e.g. red for a box no anchor covers); undefined entries keep it. */
+  colors?: readonly (string | undefined)[];
+  /** Per-box caption overriding "name score"; undefined entries keep it. */
+  captions?: readonly (string | undefined)[];
+  /** Per-box dashed outline (e.g. ground truth drawn beside predictions). */
+  dashed?: readonly boolean[];
 }
 
 /** Options of {@link renderDetections}. */
@@ -48,13 +54,13 @@ export function detectionsSvg(width: number, height: number, drawn: DrawnBoxes, 
     if (score !== undefined && score < (options.minScore ?? 0)) continue;
     const [x1, y1, x2, y2] = [drawn.boxes[4 * i]!, drawn.boxes[4 * i + 1]!, drawn.boxes[4 * i + 2]!, drawn.boxes[4 * i + 3]!];
     const label = drawn.labels[i]!;
-    const color = classColor(label);
+    const color = drawn.colors?.[i] ?? classColor(label);
     const name = options.classNames?.[label] ?? String(label);
-    const caption = escapeXml(score === undefined ? name : `${name} ${score.toFixed(2)}`);
+    const caption = escapeXml(drawn.captions?.[i] ?? (score === undefined ? name : `${name} ${score.toFixed(2)}`));
     const tw = Math.ceil(caption.length * fs * 0.6) + 6;
     const ty = y1 - fs - 4 >= 0 ? y1 - fs - 4 : y1; // caption above the box unless it would leave the image
     parts.push(
-      `<rect x="${x1.toFixed(1)}" y="${y1.toFixed(1)}" width="${Math.max(0, x2 - x1).toFixed(1)}" height="${Math.max(0, y2 - y1).toFixed(1)}" fill="none" stroke="${color}" stroke-width="${lw}"/>`,
+      `<rect x="${x1.toFixed(1)}" y="${y1.toFixed(1)}" width="${Math.max(0, x2 - x1).toFixed(1)}" height="${Math.max(0, y2 - y1).toFixed(1)}" fill="none" stroke="${color}" stroke-width="${lw}"${drawn.dashed?.[i] ? ` stroke-dasharray="${3 * lw},${2 * lw}"` : ''}/>`,
       `<rect x="${x1.toFixed(1)}" y="${ty.toFixed(1)}" width="${tw}" height="${fs + 4}" fill="${color}"/>`,
       `<text x="${(x1 + 3).toFixed(1)}" y="${(ty + fs).toFixed(1)}" font-family="sans-serif" font-size="${fs}" fill="white">${caption}</text>`,
     );

@@ -2,3 +2,4 @@
 export * from './image.js';
 export * from './safetensors.js';
 export * from './draw.js';
+export * from './grid.js';

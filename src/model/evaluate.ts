@@ -4,7 +4,7 @@
 import { evaluateCoco } from '../eval/coco.js';
 import { InputError } from '../core/errors.js';
 import type { CocoEvalResult } from '../eval/coco.js';
-import { type CocoResult, xyxyToCocoBox } from '../eval/types.js';
+import { type CocoDataset, type CocoResult, xyxyToCocoBox } from '../eval/types.js';
 import { type SampleSource, cocoGroundTruth } from '../data/source.js';
 import type { ImageDetections, InferenceOptions } from './model.js';
 import type { Detector } from './detector.js';
@@ -33,8 +33,15 @@ export interface EvaluateOptions extends InferenceOptions {
   categoryIds?: readonly number[];
 }
 
-/** Detects on every sample and evaluates against its ground truth; `evaluated` lists the samples not skipped. */
-export async function evaluateModel(model: Detector, source: SampleSource, opts: EvaluateOptions = {}): Promise<{ result: CocoEvalResult; detections: CocoResult[]; evaluated: number[] }> {
+/**
+ * Detects on every sample and evaluates against its ground truth; also returns the detections,
+ * the ground truth they were scored on and the sample indices evaluated (skipped ones left out).
+ */
+export async function evaluateModel(
+  model: Detector,
+  source: SampleSource,
+  opts: EvaluateOptions = {},
+): Promise<{ result: CocoEvalResult; detections: CocoResult[]; gt: CocoDataset; evaluated: number[] }> {
   const indices = opts.indices ?? [...Array(source.length).keys()];
   const detections: CocoResult[] = [];
   const evaluated: number[] = [];
@@ -58,5 +65,5 @@ export async function evaluateModel(model: Detector, source: SampleSource, opts:
     opts.onProgress?.(++done, indices.length);
   }
   const gt = await cocoGroundTruth(source, evaluated);
-  return { result: evaluateCoco(gt, detections), detections, evaluated };
+  return { result: evaluateCoco(gt, detections), detections, gt, evaluated };
 }

@@ -8,6 +8,8 @@ export * from './labels.js';
 export * from './evaluate.js';
 export { anchorsFor, type AnchorSet } from './anchors.js';
 export { buildRetinaNet, applyTrainableLayers, type RetinaNetOutputs } from './retinanet.js';
+export * from './report.js';
+export * from './loss_cdf.js';
 export { type Detector, OnnxDetector, loadDetector, isOnnxModelFile } from './detector.js';
 export {
   buildDetectionGraph,

@@ -13,8 +13,9 @@ import { evaluateModel } from '../model/evaluate.js';
 import type { SampleSource } from '../data/source.js';
 import { saveCheckpoint, type TrainState } from './checkpoint.js';
 import { assertNoRun } from './run_dir.js';
-import { type StepRecord, parseLogLine, parseStepLog } from './log.js';
-import { lossCurveSvg } from './plot.js';
+import { type StepRecord, parseLogLine, parseStepLog, parseValLog } from './log.js';
+import { resultsCsv, resultsSpec } from './plot.js';
+import { writeFigure } from '../plot/render.js';
 import { type LrSchedule, learningRate, paperSchedule } from './schedule.js';
 import { TimeBudget } from './time_budget.js';
 import { NonFiniteLossError, type ResolvedTrainOptions, type StepLosses, type TrainHook, type TrainResult, type Trainer } from './trainer.js';
@@ -91,7 +92,10 @@ export class NanGuard implements TrainHook {
   }
 }
 
-/** `log.jsonl` (a line per step and per validation) and, at the end, `loss.svg` from the whole log. */
+/**
+ * `log.jsonl` (a line per step and per validation) and, at the end, `results.csv` and
+ * `results.png` / `results.svg` (losses, learning rate, validation AP) from the whole log.
+ */
 export class JsonlLogHook implements TrainHook {
   readonly file: string;
   private resumed = false;
@@ -133,8 +137,11 @@ export class JsonlLogHook implements TrainHook {
 
   async afterTrain(_t: Trainer, result: TrainResult): Promise<void> {
     if (result.stopped === 'nan' || !existsSync(this.file)) return;
-    const records = parseStepLog(await readFile(this.file, 'utf8'));
-    await writeAtomic(path.join(this.outDir, 'loss.svg'), lossCurveSvg(records));
+    const text = await readFile(this.file, 'utf8');
+    const records = parseStepLog(text);
+    const vals = parseValLog(text);
+    await writeAtomic(path.join(this.outDir, 'results.csv'), resultsCsv(records, vals));
+    if (records.length > 0) await writeFigure(this.outDir, 'results', resultsSpec(records, vals));
   }
 }
 

@@ -10,4 +10,5 @@ export { BatchSampler, prepareBatch, type BatchOptions, type PreparedBatch } fro
 export { loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
 export { buildTrainGraph, trainFeeds, globalNorm, type TrainExecutable } from './train_graph.js';
 export { demoConfig, demoTrainOptions, DEMO_DEFAULTS } from './demo_config.js';
-export { lossCurveSvg } from './plot.js';
+export { resultsCsv, resultsSpec } from './plot.js';
+export { ReportHook, type ReportHookOptions } from './report_hook.js';

@@ -43,3 +43,12 @@ export function parseStepLog(text: string): StepRecord[] {
     .map(parseLogLine)
     .filter((r) => r !== undefined && r.type !== 'val' && typeof r.iter === 'number' && isLoss(r.loss_cls) && isLoss(r.loss_box)) as unknown as StepRecord[];
 }
+
+/** The validation records of a `log.jsonl` text (torn or foreign lines left out). */
+export function parseValLog(text: string): ValRecord[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map(parseLogLine)
+    .filter((r) => r !== undefined && r.type === 'val' && typeof r.iter === 'number' && typeof r.AP === 'number' && typeof r.AP50 === 'number') as unknown as ValRecord[];
+}

@@ -1,62 +1,92 @@
-/** The loss curve of a training run as an SVG line chart (classification, box, total; smoothed). */
-import type { StepRecord } from './log.js';
+/**
+ * `results.png` / `results.svg` / `results.csv` of a training run: losses (raw and smoothed),
+ * the learning rate and the validation AP / AP50 against the iteration.
+ */
+import { gridOf, lineChart, type Series } from '../plot/charts.js';
+import type { TopLevelSpec } from '../plot/render.js';
+import type { StepRecord, ValRecord } from './log.js';
+
+/** A logged loss: a number, or null for a non-finite one (JSON has no NaN), read as NaN (not drawn). */
+const lossOf = (v: number | null): number => (v === null ? NaN : v);
+
+/** The largest finite value, at least `floor`; a loop, since spreading a long run into Math.max overflows the stack. */
+function finiteMax(xs: readonly number[], floor: number): number {
+  let m = floor;
+  for (const x of xs) if (Number.isFinite(x) && x > m) m = x;
+  return m;
+}
 
 function smooth(values: readonly number[], window: number): number[] {
+  // Non-finite values (a NaN loss) are left out of the windows they fall in, and stay NaN themselves.
   const out: number[] = [];
-  let sum = 0;
+  let sum = 0, n = 0;
   for (let i = 0; i < values.length; i++) {
-    sum += values[i]!;
-    if (i >= window) sum -= values[i - window]!;
-    out.push(sum / Math.min(i + 1, window));
+    const v = values[i]!;
+    if (Number.isFinite(v)) (sum += v), n++;
+    if (i >= window) {
+      const old = values[i - window]!;
+      if (Number.isFinite(old)) (sum -= old), n--;
+    }
+    out.push(Number.isFinite(v) && n > 0 ? sum / n : NaN);
   }
   return out;
 }
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+/**
+ * The results figure: classification, box and total loss (moving average over ~1% of the run,
+ * the raw total faint behind), the learning rate, and validation AP / AP50 when the run validated.
+ */
+export function resultsSpec(records: readonly StepRecord[], vals: readonly ValRecord[], title = 'Training run'): TopLevelSpec {
+  // x is the steps done, as in results.csv, the validation records and the checkpoints' names.
+  const its = records.map((r) => r.iter + 1);
+  const window = Math.max(1, Math.round(records.length / 100));
+  const cls = records.map((r) => lossOf(r.loss_cls)), box = records.map((r) => lossOf(r.loss_box));
+  const total = cls.map((c, i) => c + box[i]!);
+  const losses: Series[] = [
+    { name: 'total (raw)', x: its, y: total },
+    { name: 'total', x: its, y: smooth(total, window) },
+    { name: 'classification (focal)', x: its, y: smooth(cls, window) },
+    { name: 'box regression', x: its, y: smooth(box, window) },
+  ];
+  const lossChart = lineChart(losses, {
+    title: `Loss (moving average over ${window} step${window === 1 ? '' : 's'})`,
+    x: { title: 'iteration', integer: true },
+    y: { title: 'loss', domain: [0, finiteMax([...(losses[1]!.y as number[]), ...(losses[2]!.y as number[])].filter(Number.isFinite), 1e-6)] },
+    colors: ['#d9d9d9', '#222222', '#d62728', '#1f77b4'],
+    emphasize: ['total'],
+    legendOrient: 'bottom',
+    width: 380,
+    height: 260,
+  });
+  const lrChart = lineChart([{ name: 'learning rate', x: its, y: records.map((r) => r.lr) }], { title: 'Learning rate', x: { title: 'iteration', integer: true }, y: { title: 'lr' }, colors: ['#2ca02c'], width: 300, height: 260 });
+  const charts = [lossChart, lrChart];
+  if (vals.length > 0) {
+    const vi = vals.map((v) => v.iter);
+    const last = vals[vals.length - 1]!;
+    charts.push(
+      lineChart(
+        [
+          { name: 'AP50', x: vi, y: vals.map((v) => v.AP50) },
+          { name: 'AP (0.50:0.95)', x: vi, y: vals.map((v) => v.AP) },
+        ],
+        { title: `Validation (last: AP ${last.AP.toFixed(3)}, AP50 ${last.AP50.toFixed(3)})`, x: { title: 'iteration', integer: true }, y: { title: 'COCO AP', domain: [0, 1] }, colors: ['#ff7f0e', '#9467bd'], legendOrient: 'bottom', width: 300, height: 260 },
+      ),
+    );
+  }
+  return gridOf([charts], title);
 }
 
-/** SVG of loss against iteration; a moving average over ~1% of the run smooths the noise. */
-export function lossCurveSvg(records: readonly StepRecord[], title = 'Training loss'): string {
-  const W = 720;
-  const H = 400;
-  const m = { l: 60, r: 150, t: 36, b: 44 };
-  const pw = W - m.l - m.r;
-  const ph = H - m.t - m.b;
-  const its = records.map((r) => r.iter);
-  const window = Math.max(1, Math.round(records.length / 100));
-  const series = [
-    { name: 'total', color: '#222', values: smooth(records.map((r) => r.loss_cls + r.loss_box), window) },
-    { name: 'classification (focal)', color: '#d62728', values: smooth(records.map((r) => r.loss_cls), window) },
-    { name: 'box regression', color: '#1f77b4', values: smooth(records.map((r) => r.loss_box), window) },
-  ];
-  // Loops, not Math.max(...xs): a spread of more than ~120 000 steps overflows the stack.
-  const max = (xs: readonly number[], floor: number): number => xs.reduce((a, b) => (b > a ? b : a), floor);
-  const xMax = max(its, 1);
-  const yMax = max(series.flatMap((s) => s.values.filter(Number.isFinite)), 1e-6) * 1.05;
-  const x = (v: number): number => m.l + (v / xMax) * pw;
-  const y = (v: number): number => m.t + ph - (v / yMax) * ph;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${m.l}" y="22" font-size="15">${esc(title)}</text>`,
-    `<line x1="${m.l}" y1="${m.t + ph}" x2="${m.l + pw}" y2="${m.t + ph}" stroke="#444"/>`,
-    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${m.t + ph}" stroke="#444"/>`,
-  ];
-  for (let k = 0; k <= 5; k++) {
-    const yv = (yMax * k) / 5;
-    const xv = Math.round((xMax * k) / 5);
-    parts.push(`<line x1="${m.l}" y1="${y(yv)}" x2="${m.l + pw}" y2="${y(yv)}" stroke="#eee"/>`);
-    parts.push(`<text x="${m.l - 6}" y="${y(yv) + 4}" text-anchor="end">${yv.toPrecision(2)}</text>`);
-    parts.push(`<text x="${x(xv)}" y="${m.t + ph + 18}" text-anchor="middle">${xv}</text>`);
+/**
+ * `results.csv`: one row per step (iteration, losses, lr, seconds), with AP and AP50 on the rows
+ * where a validation ran. `iter` counts the steps done (1 for the first step; log.jsonl's step
+ * records number from 0), as the validation records, the progress messages and the checkpoints do.
+ */
+export function resultsCsv(records: readonly StepRecord[], vals: readonly ValRecord[]): string {
+  const byIter = new Map(vals.map((v) => [v.iter, v] as const));
+  const rows = ['iter,loss,loss_cls,loss_box,lr,num_fg,time,AP,AP50'];
+  for (const r of records) {
+    const v = byIter.get(r.iter + 1);
+    rows.push([r.iter + 1, r.loss, r.loss_cls, r.loss_box, r.lr, r.num_fg, typeof r.time === 'number' ? r.time.toFixed(3) : '', v ? v.AP : '', v ? v.AP50 : ''].join(','));
   }
-  parts.push(`<text x="${m.l + pw / 2}" y="${H - 8}" text-anchor="middle">iteration</text>`);
-  series.forEach((s, k) => {
-    const pts = s.values.map((v, i) => `${x(its[i]!).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
-    parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.5" points="${pts}"/>`);
-    parts.push(`<line x1="${m.l + pw + 12}" y1="${m.t + 10 + 18 * k}" x2="${m.l + pw + 30}" y2="${m.t + 10 + 18 * k}" stroke="${s.color}" stroke-width="2"/>`);
-    parts.push(`<text x="${m.l + pw + 34}" y="${m.t + 14 + 18 * k}">${esc(s.name)}</text>`);
-  });
-  parts.push('</svg>');
-  return parts.join('\n');
+  return rows.join('\n') + '\n';
 }

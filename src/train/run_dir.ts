@@ -10,7 +10,27 @@ import path from 'node:path';
 import { InputError } from '../core/errors.js';
 
 /** The files and folders a run writes (the ones `clearRun` removes). */
-export const RUN_FILES: readonly string[] = ['log.jsonl', 'loss.svg', 'checkpoint', 'model.safetensors', 'model.json', 'best.safetensors', 'best.json', '.lock'];
+export const RUN_FILES: readonly string[] = [
+  'log.jsonl',
+  'results.csv',
+  'results.png',
+  'results.svg',
+  'checkpoint',
+  'model.safetensors',
+  'model.json',
+  'best.safetensors',
+  'best.json',
+  // The report written after a run with validation (train/report_hook.ts).
+  'report.html',
+  'report.md',
+  'metrics.json',
+  ...['pr_overall', 'pr_curve', 'f1_curve', 'p_curve', 'r_curve', 'confusion_matrix'].flatMap((f) => [`${f}.png`, `${f}.svg`]),
+  'pr',
+  'errors',
+  'val_images.jpg',
+  'worst_images.jpg',
+  '.lock',
+];
 
 /** A folder that holds another run (code 'exists') or is being written by a live process ('locked'). */
 export class RunDirError extends InputError {

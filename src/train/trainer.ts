@@ -38,7 +38,7 @@ export interface TrainOptions extends Partial<TrainRecipe> {
   /** Iterations between validations (default: one epoch). */
   valEvery?: number;
   /**
-   * Output folder. When given: `log.jsonl`, `loss.svg`, `checkpoint/` (resumable),
+   * Output folder. When given: `log.jsonl`, `results.csv` / `results.png` / `results.svg`, `checkpoint/` (resumable),
    * `best.safetensors` (with a validation set) and `model.safetensors`, each with its sidecar.
    * Without it the run keeps everything in memory.
    */

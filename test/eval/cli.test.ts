@@ -47,8 +47,8 @@ test('eval prints the pycocotools 12-line summary, --json the 12 named stats, --
     const ap50 = obj.perClassAP50 as Record<string, number>;
     assert.deepEqual(Object.keys(ap50), Object.keys(ap));
     for (const k of Object.keys(ap)) assert.ok(ap50[k]! >= ap[k]! && ap50[k]! <= 1, `${k}: AP50 ${ap50[k]} vs AP ${ap[k]}`);
-    for (const f of ['report.md', 'report.html', 'metrics.json', 'pr_overall.svg']) assert.ok(existsSync(path.join(c.dir, 'rep', f)), f);
-    assert.match(readFileSync(path.join(c.dir, 'rep', 'pr_overall.svg'), 'utf8'), /^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+    for (const f of ['report.md', 'report.html', 'metrics.json', 'pr_overall.svg', 'pr_overall.png', 'f1_curve.png', 'confusion_matrix.png', 'errors/overall.png']) assert.ok(existsSync(path.join(c.dir, 'rep', f)), f);
+    assert.match(readFileSync(path.join(c.dir, 'rep', 'pr_overall.svg'), 'utf8'), /^<svg[\s\S]*class="mark-line role-mark[\s\S]*<\/svg>$/);
     assert.match(readFileSync(path.join(c.dir, 'rep', 'report.md'), 'utf8'), /\| class \| AP \| AP50 \|/);
   } finally {
     rmSync(c.dir, { recursive: true, force: true });

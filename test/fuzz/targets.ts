@@ -20,8 +20,8 @@ import { loadConfigFile } from '../../src/model/config.js';
 import { readSidecar, resolveConfig } from '../../src/model/weights.js';
 import { loadCheckpoint, type TrainState } from '../../src/train/checkpoint.js';
 import { JsonlLogHook } from '../../src/train/hooks.js';
-import { parseStepLog } from '../../src/train/log.js';
-import { lossCurveSvg } from '../../src/train/plot.js';
+import { parseStepLog, parseValLog } from '../../src/train/log.js';
+import { resultsCsv, resultsSpec } from '../../src/train/plot.js';
 import { COMMON_TOKENS, type JsonPart } from './mutate.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -296,10 +296,12 @@ export const TARGETS: readonly FuzzTarget[] = [
   },
   {
     name: 'train-log',
-    parser: 'parseStepLog + lossCurveSvg, JsonlLogHook.loadState (src/train/log.ts, plot.ts, hooks.ts; a run\'s log.jsonl)',
+    parser: 'parseStepLog + parseValLog + resultsCsv + resultsSpec, JsonlLogHook.loadState (src/train/log.ts, plot.ts, hooks.ts; a run\'s log.jsonl)',
     tokens: [...JSON_TOKENS, '\n', '{"iter":', '"loss_cls":', '"loss_box":', '"type":"val"', 'null'],
     async run(bytes, { dir }) {
-      lossCurveSvg(parseStepLog(text(bytes)));
+      const steps = parseStepLog(text(bytes)), vals = parseValLog(text(bytes));
+      resultsCsv(steps, vals);
+      resultsSpec(steps, vals);
       writeFileSync(path.join(dir, 'log.jsonl'), bytes);
       await new JsonlLogHook(dir).loadState(undefined as never, { iteration: 20 } as TrainState);
     },

@@ -15,16 +15,17 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 export const ALLOWED: Record<string, readonly string[]> = {
   core: [],
   engine: ['core'],
-  eval: ['core'],
+  plot: ['core'],
+  eval: ['core', 'plot'],
   io: ['core'],
   detection: ['core', 'engine'],
   nn: ['core', 'engine'],
-  data: ['core', 'io', 'eval', 'detection'],
-  model: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data'],
-  train: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model'],
+  data: ['core', 'io', 'eval', 'detection', 'plot'],
+  model: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'plot'],
+  train: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'plot'],
   // The public API (src/index.ts and friends at the top level) re-exports the library.
-  '.': ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train'],
-  cli: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train', '.', '../bench'],
+  '.': ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train', 'plot'],
+  cli: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train', 'plot', '.', '../bench'],
 };
 
 function files(dir: string): string[] {

@@ -64,6 +64,7 @@ test("an ES module imports from 'retinanet-ts' and detects with CLI-trained weig
     `import { RetinaNet, loadImage, toCocoResults, paperRecipe } from 'retinanet-ts';
 import { evaluateCoco } from 'retinanet-ts/eval';
 import { op, Graph } from 'retinanet-ts/engine';
+import { lineChart, renderSvg, svgToPng } from 'retinanet-ts/plot';
 const model = await RetinaNet.fromWeights(process.argv[2]);
 const [det] = await model.detect([await loadImage(process.argv[3])], { scoreThresh: 0 });
 console.log(JSON.stringify({
@@ -72,9 +73,15 @@ console.log(JSON.stringify({
   batch: paperRecipe().batchSize,
   kinds: [typeof evaluateCoco, typeof op.add, typeof Graph],
 }));
+// Charts render from the installed package (vega, vega-lite and resvg come with it).
+const svg = await renderSvg(lineChart([{ name: 'train loss', x: [1, 2, 3], y: [3, 2, 1] }, { name: 'val loss', x: [1, 2, 3], y: [3, 2.5, 2] }], { title: 'chart', x: { title: 'iteration' }, y: { title: 'loss' } }));
+console.error(JSON.stringify({ svgHasSeries: svg.includes('>train loss</text>') && svg.includes('>val loss</text>'), png: [...(await svgToPng(svg)).subarray(1, 4)].map((c) => String.fromCharCode(c)).join('') }));
 `,
   );
-  const out = JSON.parse(sh(process.execPath, ['detect.mjs', weights, image], app)) as { classNames: string[]; results: { image_id: number; category_id: number; bbox: number[]; score: number }[]; batch: number; kinds: string[] };
+  const run = spawnSync(process.execPath, ['detect.mjs', weights, image], { cwd: app, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stderr), { svgHasSeries: true, png: 'PNG' });
+  const out = JSON.parse(run.stdout) as { classNames: string[]; results: { image_id: number; category_id: number; bbox: number[]; score: number }[]; batch: number; kinds: string[] };
   assert.deepEqual(out.classNames, SYNTHETIC_CLASSES);
   assert.deepEqual(out.kinds, ['function', 'function', 'function']);
   assert.equal(out.batch, 2);
@@ -93,6 +100,12 @@ test('a TypeScript file type-checks against the shipped .d.ts', () => {
 import { evaluateCoco, type CocoStats } from 'retinanet-ts/eval';
 import { sigmoidFocalLoss } from 'retinanet-ts/detection';
 import { Graph, op } from 'retinanet-ts/engine';
+import { lineChart, writeFigure, type FigureFiles, type TopLevelSpec } from 'retinanet-ts/plot';
+
+export async function chart(dir: string): Promise<FigureFiles> {
+  const spec: TopLevelSpec = lineChart([{ name: 'AP', x: [1, 2], y: [0.1, 0.2] }], { title: 'AP', x: { title: 'iteration' }, y: { title: 'AP' } });
+  return writeFigure(dir, 'ap', spec);
+}
 
 export async function run(file: string, image: string): Promise<number> {
   const model: RetinaNet = await RetinaNet.fromWeights(file);

@@ -85,7 +85,7 @@ test('resuming from a checkpoint continues bit for bit', async () => {
   assert.deepEqual(withoutTime(readLog(resumedDir)), withoutTime(readLog(straight)));
   const files = readdirSync(path.join(resumedDir, 'checkpoint')).sort();
   assert.deepEqual(files, ['optimizer-0000004.safetensors', 'state.json', 'weights-0000004.safetensors']);
-  for (const f of ['model.safetensors', 'model.json', 'loss.svg']) assert.ok(existsSync(path.join(resumedDir, f)), f);
+  for (const f of ['model.safetensors', 'model.json', 'results.png', 'results.csv']) assert.ok(existsSync(path.join(resumedDir, f)), f);
 });
 
 test('a non-finite loss stops the run naming the step, without updating the weights', async () => {
