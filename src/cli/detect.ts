@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, UserError } from './command.js';
-import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, inferenceOptions, isDirectory, loadModel, numberFlag, stringFlag } from './common.js';
+import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, inferenceOptions, loadModel, numberFlag, stringFlag } from './common.js';
+import { expandInputs } from './inputs.js';
 import { checkOutputDir, checkOutputFile } from '../core/output.js';
 import { type ShardManifest, inShard, parseShard, shardManifestPath } from '../data/shard.js';
 import { writeAtomic } from '../core/atomic.js';
@@ -15,10 +16,11 @@ import { loadImage } from '../io/image.js';
 import { drawDetections } from '../io/draw.js';
 import type { CocoResult } from '../eval/types.js';
 
-const help = `Usage: retinanet detect <image or folder...> --weights W|model.onnx [options]
+const help = `Usage: retinanet detect <image, folder or list file...> --weights W|model.onnx [options]
 
 Detects objects and writes COCO results JSON (image_id, category_id, bbox = [x, y, w, h] in
-original pixels, score).
+original pixels, score). Inputs are image files, folders (their images, sorted by name) and
+list files (.txt, .lst, .list: one image path per line, relative to the list file's folder).
 
 Options:
   --weights W              weights: a safetensors or .pth file with torchvision state_dict
@@ -59,25 +61,6 @@ processed.`;
 
 /** Detections at least this confident are counted by class name in the last line. */
 const SUMMARY_SCORE = 0.5;
-
-const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.bmp', '.gif']);
-
-function expandInputs(inputs: readonly string[]): string[] {
-  const files: string[] = [];
-  for (const p of inputs) {
-    if (!existsSync(p)) throw new UserError(`${p}: no such file or folder`);
-    if (isDirectory(p)) {
-      const entries = readdirSync(p)
-        .filter((f) => IMAGE_EXT.has(path.extname(f).toLowerCase()))
-        .sort();
-      if (entries.length === 0) process.stderr.write(`warning: ${p} holds no images\n`);
-      files.push(...entries.map((f) => path.join(p, f)));
-    } else {
-      files.push(p);
-    }
-  }
-  return files;
-}
 
 function idsFromGt(gtFile: string): Map<string, number> {
   let gt: { images?: { id: number; file_name?: string }[] };
