@@ -58,3 +58,17 @@ export function expandInputs(inputs: readonly string[], warn: (message: string) 
   }
   return files;
 }
+
+/** Image ids by file name (basename) from a COCO annotations file (`detect --gt`). */
+export function idsFromGt(gtFile: string): Map<string, number> {
+  let gt: { images?: { id: number; file_name?: string }[] };
+  try {
+    gt = JSON.parse(readFileSync(gtFile, 'utf8')) as typeof gt;
+  } catch (err) {
+    throw new UserError(`cannot read --gt ${gtFile}: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(gt.images)) throw new UserError(`--gt ${gtFile} has no "images" list`);
+  const ids = new Map<string, number>();
+  for (const im of gt.images) if (im.file_name) ids.set(path.basename(im.file_name), im.id);
+  return ids;
+}

@@ -8,6 +8,7 @@ import { exportCommand } from './export.js';
 import { demoCommand } from './demo.js';
 import { benchCommand } from './bench.js';
 import { weightsCommand } from './weights.js';
+import { workerCommand } from './worker.js';
 
 /** All sub-commands, in the order `retinanet --help` lists them. Add one import + one entry per command. */
 export const commands: Command[] = [
@@ -15,6 +16,7 @@ export const commands: Command[] = [
   trainCommand,
   detectCommand,
   mergeCommand,
+  workerCommand,
   exportCommand,
   evalCommand,
   dataCommand,

@@ -22,9 +22,10 @@ export const ALLOWED: Record<string, readonly string[]> = {
   data: ['core', 'io', 'eval', 'detection'],
   model: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data'],
   train: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model'],
+  queue: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model'],
   // The public API (src/index.ts and friends at the top level) re-exports the library.
   '.': ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train'],
-  cli: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train', '.', '../bench'],
+  cli: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train', 'queue', '.', '../bench'],
 };
 
 function files(dir: string): string[] {
