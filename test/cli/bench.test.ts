@@ -18,7 +18,7 @@ test('bench without a name lists every benchmark', () => {
 
 test('bench argument errors exit 2 before anything runs', () => {
   const cases: [string[], RegExp][] = [
-    [['nope'], /unknown benchmark 'nope'; available: engine, eval, nms, postprocess, targets, detect, ablation, bccd, train-step, export/],
+    [['nope'], /unknown benchmark 'nope'; available: engine, eval, nms, postprocess, targets, detect, ablation, bccd, train-step, export, queue/],
     [['--json'], /give the benchmark's name before its options/],
     [['engine', '--threads', '0'], /--threads must be >= 1, got 0/],
     [['engine', '--threads', 'many'], /--threads must be an integer, got 'many'/],
