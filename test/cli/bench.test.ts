@@ -7,7 +7,7 @@ import { STACK_LINE, cli } from './helpers.js';
 test('bench without a name lists every benchmark', () => {
   const r = cli('bench');
   assert.equal(r.status, 0, r.stderr);
-  const names = ['engine', 'eval', 'nms', 'postprocess', 'targets', 'detect', 'ablation', 'bccd', 'train-step', 'export'];
+  const names = ['engine', 'eval', 'nms', 'postprocess', 'targets', 'detect', 'ablation', 'bccd', 'train-step', 'export', 'queue'];
   for (const name of names) assert.match(r.stdout, new RegExp(`^  ${name} +\\S`, 'm'), name);
   assert.deepEqual(BENCHMARKS.map((b) => b.name), names);
   const help = cli('bench', '--help');
@@ -28,6 +28,8 @@ test('bench argument errors exit 2 before anything runs', () => {
     [['eval', '--threads', '2'], /'bench eval' takes no --threads/],
     [['targets', '--threads', 'x'], /--threads must be an integer, got 'x'/],
     [['postprocess', '--bogus'], /Unknown option '--bogus'/],
+    [['queue', '--workers', '0'], /--workers must be >= 1, got 0/],
+    [['queue', '--size', '10'], /--size must be HxW/],
     [['bccd', '--tv-iters', '0'], /--tv-iters must be >= 1, got 0/],
     [['bccd', '--data', '/nonexistent-bccd'], /no BCCD dataset at \/nonexistent-bccd/],
   ];
