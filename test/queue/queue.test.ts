@@ -171,3 +171,41 @@ test('unreachable Redis and bad URLs are one-line errors', { skip }, () => {
   assert.equal(noQueue.status, 2);
   assert.match(noQueue.stderr, /need --queue/);
 });
+
+test('Redis restarted empty mid-run (no AOF): the producer puts the run back, the output is a local run\'s', { skip }, async () => {
+  const local = path.join(dir, 'local_restart.json');
+  assert.equal(cli('detect', images, '--weights', weights, ...COMMON, '--quiet', '--out', local).status, 0);
+  const worker = start(path.join(path.dirname(fileURLToPath(import.meta.url)), 'stuck_worker.js'), [redis!.url, '300']);
+  const out = path.join(dir, 'restart.json');
+  const producer = start(CLI, ['detect', images, '--weights', weights, ...COMMON, '--queue', redis!.url, '--shard-size', '2', '--run', 'restart', '--out', out]);
+  // Two shards done (the producer has journaled them), then Redis dies and comes back empty.
+  await until(() => (worker.out().match(/IMAGE/g) ?? []).length >= 5, 60_000, 'five images');
+  await redis!.kill('SIGKILL');
+  await redis!.restart();
+  const p = await producer.done;
+  await stop([worker.proc]);
+  assert.equal(p.status, 0, p.stderr);
+  assert.match(p.stderr, /Redis no longer holds run restart .* put it back with the [1-9]\d* image outcome/);
+  assert.deepEqual(json(out), json(local));
+  assert.deepEqual(json(out.replace(/\.json$/, '.images.json')), json(local.replace(/\.json$/, '.images.json')));
+});
+
+test('Ctrl-C stops the producer only; the same run is re-attached by its id and finished', { skip }, async () => {
+  const local = path.join(dir, 'local_attach.json');
+  assert.equal(cli('detect', images, '--weights', weights, ...COMMON, '--quiet', '--out', local).status, 0);
+  const out = path.join(dir, 'attach.json');
+  const first = start(CLI, ['detect', images, '--weights', weights, ...COMMON, '--queue', redis!.url, '--run', 'attach', '--out', out]);
+  await until(() => /run attach submitted/.test(first.out()), 60_000, 'the run submitted');
+  first.proc.kill('SIGINT');
+  const r1 = await first.done;
+  assert.equal(r1.status, 130, r1.stderr);
+  assert.match(r1.stderr, /stopped following run attach; the workers go on\. Re-attach with: retinanet detect --queue \S+ --run attach/);
+  const ws = workers(2);
+  const r2 = await start(CLI, ['detect', '--queue', redis!.url, '--run', 'attach', '--out', out, '--quiet']).done;
+  await stop(ws);
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.deepEqual(json(out), json(local));
+  const bad = cli('detect', '--queue', redis!.url, '--run', 'nosuchrun', '--out', path.join(dir, 'y.json'));
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /no run 'nosuchrun' on the queue/);
+});
