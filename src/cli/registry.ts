@@ -9,6 +9,7 @@ import { demoCommand } from './demo.js';
 import { benchCommand } from './bench.js';
 import { weightsCommand } from './weights.js';
 import { workerCommand } from './worker.js';
+import { exportTorchCommand } from './export_torch.js';
 
 /** All sub-commands, in the order `retinanet --help` lists them. Add one import + one entry per command. */
 export const commands: Command[] = [
@@ -18,6 +19,7 @@ export const commands: Command[] = [
   mergeCommand,
   workerCommand,
   exportCommand,
+  exportTorchCommand,
   evalCommand,
   dataCommand,
   weightsCommand,
