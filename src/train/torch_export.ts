@@ -316,9 +316,11 @@ def main():
 
     sidecar, recipe, manifest = read_json("model.json"), read_json("recipe.json"), read_json("dataset.json")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    # Under torchrun (WORLD_SIZE set) always DistributedDataParallel, also with one process.
+    distributed = "WORLD_SIZE" in os.environ
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = 0
-    if world > 1:
+    if distributed:
         dist.init_process_group("nccl" if device == "cuda" else "gloo")
         rank = dist.get_rank()
     if device == "cuda":
@@ -339,11 +341,11 @@ def main():
     if init:
         load_init(model, init, log)
     model.to(device)
-    ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if device == "cuda" else None) if world > 1 else model
+    ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if device == "cuda" else None) if distributed else model
 
     data = Manifest(manifest, recipe["flip"])
     batch = args.batch or recipe["batchSize"]
-    sampler = torch.utils.data.distributed.DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=len(data) >= world) if world > 1 else torch.utils.data.RandomSampler(data)
+    sampler = torch.utils.data.distributed.DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=len(data) >= world) if distributed else torch.utils.data.RandomSampler(data)
     loader = torch.utils.data.DataLoader(data, batch_size=batch, sampler=sampler, num_workers=args.workers, collate_fn=collate, drop_last=len(data) >= batch * world)
     per_epoch = max(1, len(loader))
     iters = args.iters if args.iters is not None else recipe["iters"] if recipe["iters"] is not None else max(1, round(recipe["epochs"] * per_epoch))
@@ -361,11 +363,11 @@ def main():
         return f
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-    log("training %s (%d classes) on %d images: %d iterations of %d x %d process(es) on %s, lr %g" % (cfg["name"], cfg["numClasses"], len(data), iters, batch, world, device, lr))
+    log("training %s (%d classes) on %d images: %d iterations of %d x %d process(es) on %s%s, lr %g" % (cfg["name"], cfg["numClasses"], len(data), iters, batch, world, device, " (DDP, %s)" % dist.get_backend() if distributed else "", lr))
     ddp.train()
     it, epoch, t0 = 0, 0, time.time()
     while it < iters:
-        if world > 1:
+        if distributed:
             sampler.set_epoch(epoch)
         for images, targets in loader:
             if it >= iters:
@@ -392,7 +394,7 @@ def main():
         with open(os.path.join(args.out, "model.json"), "w") as f:
             json.dump(dict(sidecar, iteration=iters, processes=world), f, indent=2)
         log("saved %s (+ model.json): retinanet detect --weights %s" % (target, target))
-    if world > 1:
+    if distributed:
         dist.barrier()
         dist.destroy_process_group()
 
