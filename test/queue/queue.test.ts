@@ -209,3 +209,27 @@ test('Ctrl-C stops the producer only; the same run is re-attached by its id and 
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /no run 'nosuchrun' on the queue/);
 });
+
+test('Redis with AOF restarted mid-run keeps the run itself: nothing is put back, the output is a local run\'s', { skip }, async () => {
+  const local = path.join(dir, 'local_aof.json');
+  assert.equal(cli('detect', images, '--weights', weights, ...COMMON, '--quiet', '--out', local).status, 0);
+  const rdir = path.join(dir, 'redis-aof');
+  mkdirSync(rdir);
+  const aof = await startRedis(rdir, { aof: true });
+  await aof.client.config('SET', 'appendfsync', 'always');
+  try {
+    const worker = start(path.join(path.dirname(fileURLToPath(import.meta.url)), 'stuck_worker.js'), [aof.url, '300']);
+    const out = path.join(dir, 'aof.json');
+    const producer = start(CLI, ['detect', images, '--weights', weights, ...COMMON, '--queue', aof.url, '--shard-size', '2', '--run', 'aof', '--out', out]);
+    await until(() => (worker.out().match(/IMAGE/g) ?? []).length >= 5, 60_000, 'five images');
+    await aof.kill('SIGKILL');
+    await aof.restart();
+    const p = await producer.done;
+    await stop([worker.proc]);
+    assert.equal(p.status, 0, p.stderr);
+    assert.doesNotMatch(p.stderr, /no longer holds run/);
+    assert.deepEqual(json(out), json(local));
+  } finally {
+    await aof.stop();
+  }
+});
