@@ -32,6 +32,7 @@ export const BENCHMARKS: readonly BenchmarkInfo[] = [
   { name: 'scratch', summary: 'from scratch at equal wall-clock time: today\'s BCCD recipe, the automatic recipe, torchvision with it; COCO AP on held-out images (3 x --budget)', flags: '[--data bccd|raccoon [--root DIR] | --train P --test P] [--budget 15m] [--runs today,auto,torchvision] [--seed S] [--threads N] [--out DIR]; --merge DIR,DIR,... [--out DIR]', threads: true },
   { name: 'train-step', summary: 'retinanet_resnet50_fpn SGD step, batch 2 x 512x512: time and peak RSS (vs torchvision)', flags: '[--threads N] [--runs N] [--rounds R] [--batch N] [--size S] [--classes K]', threads: true },
   { name: 'export', summary: 'retinanet_resnet50_fpn exported to ONNX, float32 vs int8 detect per image on 512x640 (and RetinaNet.detect)', flags: '[--threads N] [--runs N] [--rounds R] [--size HxW] [--calibrate-images N] [--weights FILE]', threads: true },
+  { name: 'queue', summary: 'detect throughput over the BullMQ queue with 1 and N workers vs one process (needs redis-server)', flags: '[--images N] [--size HxW] [--workers N] [--threads T] [--shard-size S]', threads: true },
 ];
 
 function listing(): string {
@@ -93,6 +94,7 @@ async function runScript(info: BenchmarkInfo, argv: string[]): Promise<number> {
     ablation: () => import('../../bench/focal_ablation.js'),
     bccd: () => import('../../bench/bccd.js'),
     export: () => import('../../bench/export.js'),
+    queue: () => import('../../bench/queue.js'),
     scratch: () => import('../../bench/scratch.js'),
   };
   const load = modules[info.name];
@@ -113,4 +115,4 @@ async function run(argv: string[]): Promise<number> {
   return info.name === 'engine' ? runEngine(rest) : runScript(info, rest);
 }
 
-export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd, scratch, export)', help, run };
+export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd, scratch, export, queue)', help, run };

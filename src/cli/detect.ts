@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, UserError } from './command.js';
-import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, inferenceOptions, isDirectory, loadModel, numberFlag, stringFlag } from './common.js';
+import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, inferenceOptions, loadModel, numberFlag, stringFlag } from './common.js';
+import { expandInputs, idsFromGt } from './inputs.js';
+import { QUEUE_FLAGS, QUEUE_HELP, queueRequested } from './queue_common.js';
 import { checkOutputDir, checkOutputFile } from '../core/output.js';
 import { type ShardManifest, inShard, parseShard, shardManifestPath } from '../data/shard.js';
 import { writeAtomic } from '../core/atomic.js';
@@ -15,10 +16,11 @@ import { loadImage } from '../io/image.js';
 import { drawDetections } from '../io/draw.js';
 import type { CocoResult } from '../eval/types.js';
 
-const help = `Usage: retinanet detect <image or folder...> --weights W|model.onnx [options]
+const help = `Usage: retinanet detect <image, folder or list file...> --weights W|model.onnx [options]
 
 Detects objects and writes COCO results JSON (image_id, category_id, bbox = [x, y, w, h] in
-original pixels, score).
+original pixels, score). Inputs are image files, folders (their images, sorted by name) and
+list files (.txt, .lst, .list: one image path per line, relative to the list file's folder).
 
 Options:
   --weights W              weights: a safetensors or .pth file with torchvision state_dict
@@ -52,6 +54,8 @@ Options:
   --max-memory SIZE        memory budget, e.g. 8G (default: 80% of the machine's memory): compiled
                            graphs (one per padded image shape) are released beyond it
 
+${QUEUE_HELP}
+
 Outputs are checked before any image is read. Results are appended to OUT.partial as images
 are done and OUT is written (atomically) at the end, also when the run fails part way.
 An image that cannot be read or detected on is reported and skipped; the others are still
@@ -59,38 +63,6 @@ processed.`;
 
 /** Detections at least this confident are counted by class name in the last line. */
 const SUMMARY_SCORE = 0.5;
-
-const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.bmp', '.gif']);
-
-function expandInputs(inputs: readonly string[]): string[] {
-  const files: string[] = [];
-  for (const p of inputs) {
-    if (!existsSync(p)) throw new UserError(`${p}: no such file or folder`);
-    if (isDirectory(p)) {
-      const entries = readdirSync(p)
-        .filter((f) => IMAGE_EXT.has(path.extname(f).toLowerCase()))
-        .sort();
-      if (entries.length === 0) process.stderr.write(`warning: ${p} holds no images\n`);
-      files.push(...entries.map((f) => path.join(p, f)));
-    } else {
-      files.push(p);
-    }
-  }
-  return files;
-}
-
-function idsFromGt(gtFile: string): Map<string, number> {
-  let gt: { images?: { id: number; file_name?: string }[] };
-  try {
-    gt = JSON.parse(readFileSync(gtFile, 'utf8')) as typeof gt;
-  } catch (err) {
-    throw new UserError(`cannot read --gt ${gtFile}: ${(err as Error).message}`);
-  }
-  if (!Array.isArray(gt.images)) throw new UserError(`--gt ${gtFile} has no "images" list`);
-  const ids = new Map<string, number>();
-  for (const im of gt.images) if (im.file_name) ids.set(path.basename(im.file_name), im.id);
-  return ids;
-}
 
 /**
  * Where each input's drawing goes: `<file name with extension>.png` in the draw folder, so
@@ -123,9 +95,11 @@ async function run(argv: string[]): Promise<number> {
       quiet: { type: 'boolean' },
       shard: { type: 'string' },
       ...IMAGE_FLAGS,
+      ...QUEUE_FLAGS,
     },
   });
   applyImageFlags(values);
+  if (queueRequested(values)) return (await import('./queue_detect.js')).runQueuedDetect(values, positionals);
   if (positionals.length === 0) throw new UserError(`give at least one image or folder\n\n${help}`);
   const weights = stringFlag(values, 'weights');
   if (!weights) throw new UserError("--weights is required (a safetensors or .pth file with torchvision state_dict names, or a NAME of 'retinanet weights list')");

@@ -33,6 +33,7 @@ import { writeAtomic } from '../core/atomic.js';
 import { type ShardManifest, inShard, parseShard, shardManifestPath } from '../data/shard.js';
 import { IMAGE_FLAGS, INFERENCE_FLAGS, MODEL_FLAGS, applyImageFlags, checkWeightsSpec, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag, commandLine } from './common.js';
 import { labelCategories } from '../model/labels.js';
+import { QUEUE_FLAGS, queueRequested } from './queue_common.js';
 import { ProgressBar } from './progress.js';
 import { architectureNames } from '../model/config.js';
 import { evaluateModel } from '../model/evaluate.js';
@@ -99,6 +100,9 @@ Model on a dataset (detect, then COCO evaluation):
   --quiet            no progress bar
   --max-pixels N     refuse images over N pixels (default 100000000)
   --max-memory SIZE  memory budget, e.g. 8G (default: 80% of the machine's memory)
+  --queue URL        detect on a BullMQ queue's workers ('retinanet worker'), then score the
+                     merged results here: the numbers of a local run (see 'detect --help')
+  --shard-size N     images per shard (default 16); --run ID re-attaches (same command)
   Model classes are matched to the dataset's categories by name when the model has class
   names; otherwise by index, or as COCO category ids for torchvision-style 91-class models.
 
@@ -381,6 +385,7 @@ export const evalCommand: Command = {
         'allow-unknown-categories': { type: 'boolean' },
         shard: { type: 'string' },
         ...IMAGE_FLAGS,
+        ...QUEUE_FLAGS,
       },
       strict: true,
       allowPositionals: false,
@@ -392,6 +397,7 @@ export const evalCommand: Command = {
     if (values['loss-cdf'] === true && typeof values.report !== 'string') throw new UserError('--loss-cdf writes into the report: give --report DIR too');
     numberFlag(values, 'report-score', { min: 0, max: 1 });
     if (typeof values['save-dets'] === 'string') checkOutputFile(values['save-dets'], '--save-dets');
+    if (queueRequested(values)) return await (await import('./queue_eval.js')).runQueuedEval(values, printCoco);
     const modelMode = values.weights !== undefined || values.data !== undefined;
     if (values.data !== undefined && values.weights === undefined && values.dets !== undefined) {
       for (const flag of ['gt', 'voc-gt', 'voc-dets', 'save-dets', 'shard'] as const) if (values[flag] !== undefined) throw new UserError(`--${flag} cannot be combined with --data/--dets`);

@@ -4,7 +4,7 @@ import { type Command, UserError } from './command.js';
 import { stringFlag } from './common.js';
 import { checkOutputFile } from '../core/output.js';
 import { writeAtomic } from '../core/atomic.js';
-import { type ShardManifest, parseShard, shardManifestPath } from '../data/shard.js';
+import { type ShardManifest, type ShardResults, mergeShards, shardManifestPath } from '../data/shard.js';
 import type { CocoResult } from '../eval/types.js';
 
 const help = `Usage: retinanet merge SHARD.json... --out FILE
@@ -38,39 +38,17 @@ async function run(argv: string[]): Promise<number> {
   if (!out) throw new UserError(`--out is required\n\n${help}`);
   if (positionals.length === 0) throw new UserError(`give the shards' results files\n\n${help}`);
   checkOutputFile(out, '--out');
-  const shards = positionals.map((file) => {
+  const shards: ShardResults[] = positionals.map((file) => {
     const manifest = readJson<ShardManifest>(shardManifestPath(file), 'shard manifest');
     if (!manifest || typeof manifest.shard !== 'string' || !Array.isArray(manifest.images)) throw new UserError(`${shardManifestPath(file)} is not a shard manifest`);
     const results = readJson<CocoResult[]>(file, 'results');
     if (!Array.isArray(results)) throw new UserError(`${file} is not a COCO results list`);
-    return { file, manifest, shard: parseShard(manifest.shard), results };
+    return { name: file, manifest, results };
   });
-  const n = shards[0]!.shard.count;
-  const seen = new Map<number, string>();
-  for (const s of shards) {
-    if (s.shard.count !== n) throw new UserError(`${s.file} is shard ${s.manifest.shard}, but ${shards[0]!.file} is of ${n} shards`);
-    const other = seen.get(s.shard.index);
-    if (other) throw new UserError(`${s.file} and ${other} are both shard ${s.manifest.shard}`);
-    seen.set(s.shard.index, s.file);
-  }
-  const missing = Array.from({ length: n }, (_, k) => k + 1).filter((k) => !seen.has(k));
-  if (missing.length > 0) throw new UserError(`shard(s) ${missing.map((k) => `${k}/${n}`).join(', ')} missing: every shard's results are needed`);
-  const idsFromGroundTruth = shards[0]!.manifest.idsFromGroundTruth;
-
-  // Images in the order of the whole input; each image's detections in the order its run wrote them.
-  const images = shards.flatMap((s) => s.manifest.images.map((im) => ({ ...im, from: s.file })));
-  images.sort((a, b) => a.index - b.index);
-  for (let i = 1; i < images.length; i++) {
-    if (images[i]!.index === images[i - 1]!.index) throw new UserError(`image ${images[i]!.file_name} is in two shards (${images[i - 1]!.from}, ${images[i]!.from})`);
-  }
-  const byImage = new Map<number, CocoResult[]>();
-  for (const s of shards) for (const r of s.results) byImage.set(r.image_id, [...(byImage.get(r.image_id) ?? []), r]);
-  const merged = images.flatMap((im) => byImage.get(im.id) ?? []);
-  if (merged.length !== shards.reduce((a, s) => a + s.results.length, 0)) throw new UserError('some results are on images no shard manifest lists; were the files mixed up?');
+  const { results: merged, images, idsFromGroundTruth, count: n } = mergeShards(shards);
   await writeAtomic(out, JSON.stringify(merged) + '\n');
   if (!idsFromGroundTruth) {
-    const list = images.map(({ id, file_name, width, height }) => ({ id, file_name, width, height }));
-    await writeAtomic(out.replace(/\.json$/, '') + '.images.json', JSON.stringify(list, null, 1) + '\n');
+    await writeAtomic(out.replace(/\.json$/, '') + '.images.json', JSON.stringify(images, null, 1) + '\n');
   }
   process.stdout.write(`${merged.length} detections on ${images.length} image(s) from ${n} shard(s) written to ${out}\n`);
   return 0;

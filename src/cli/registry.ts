@@ -9,6 +9,8 @@ import { exportCommand } from './export.js';
 import { demoCommand } from './demo.js';
 import { benchCommand } from './bench.js';
 import { weightsCommand } from './weights.js';
+import { workerCommand } from './worker.js';
+import { exportTorchCommand } from './export_torch.js';
 
 /** All sub-commands, in the order `retinanet --help` lists them. Add one import + one entry per command. */
 export const commands: Command[] = [
@@ -16,7 +18,9 @@ export const commands: Command[] = [
   trainCommand,
   detectCommand,
   mergeCommand,
+  workerCommand,
   exportCommand,
+  exportTorchCommand,
   evalCommand,
   dataCommand,
   anchorsCommand,

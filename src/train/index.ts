@@ -12,3 +12,4 @@ export { buildTrainGraph, trainFeeds, globalNorm, type TrainExecutable } from '.
 export { demoConfig, demoTrainOptions, DEMO_DEFAULTS } from './demo_config.js';
 export { resultsCsv, resultsSpec } from './plot.js';
 export { ReportHook, type ReportHookOptions } from './report_hook.js';
+export { torchTrainingFiles, checkTorchvisionConfig, type TorchRunOptions } from './torch_export.js';

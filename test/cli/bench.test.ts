@@ -9,7 +9,7 @@ import { STACK_LINE, cli, tempDir } from './helpers.js';
 test('bench without a name lists every benchmark', () => {
   const r = cli('bench');
   assert.equal(r.status, 0, r.stderr);
-  const names = ['engine', 'eval', 'nms', 'postprocess', 'targets', 'detect', 'ablation', 'bccd', 'scratch', 'train-step', 'export'];
+  const names = ['engine', 'eval', 'nms', 'postprocess', 'targets', 'detect', 'ablation', 'bccd', 'scratch', 'train-step', 'export', 'queue'];
   for (const name of names) assert.match(r.stdout, new RegExp(`^  ${name} +\\S`, 'm'), name);
   assert.deepEqual(BENCHMARKS.map((b) => b.name), names);
   const help = cli('bench', '--help');
@@ -20,7 +20,7 @@ test('bench without a name lists every benchmark', () => {
 
 test('bench argument errors exit 2 before anything runs', () => {
   const cases: [string[], RegExp][] = [
-    [['nope'], /unknown benchmark 'nope'; available: engine, eval, nms, postprocess, targets, detect, ablation, bccd, scratch, train-step, export/],
+    [['nope'], /unknown benchmark 'nope'; available: engine, eval, nms, postprocess, targets, detect, ablation, bccd, scratch, train-step, export, queue/],
     [['--json'], /give the benchmark's name before its options/],
     [['engine', '--threads', '0'], /--threads must be >= 1, got 0/],
     [['engine', '--threads', 'many'], /--threads must be an integer, got 'many'/],
@@ -30,6 +30,8 @@ test('bench argument errors exit 2 before anything runs', () => {
     [['eval', '--threads', '2'], /'bench eval' takes no --threads/],
     [['targets', '--threads', 'x'], /--threads must be an integer, got 'x'/],
     [['postprocess', '--bogus'], /Unknown option '--bogus'/],
+    [['queue', '--workers', '0'], /--workers must be >= 1, got 0/],
+    [['queue', '--size', '10'], /--size must be HxW/],
     [['bccd', '--tv-iters', '0'], /--tv-iters must be >= 1, got 0/],
     [['bccd', '--data', '/nonexistent-bccd'], /no BCCD dataset at \/nonexistent-bccd/],
     [['scratch', '--data', 'voc'], /--data must be bccd or raccoon \(or give --train and --test\), got 'voc'/],

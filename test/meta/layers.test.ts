@@ -23,9 +23,10 @@ export const ALLOWED: Record<string, readonly string[]> = {
   data: ['core', 'io', 'eval', 'detection', 'plot'],
   model: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'plot'],
   train: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'plot'],
+  queue: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model'],
   // The public API (src/index.ts and friends at the top level) re-exports the library.
   '.': ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train', 'plot'],
-  cli: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train', 'plot', '.', '../bench'],
+  cli: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train', 'plot', 'queue', '.', '../bench'],
 };
 
 function files(dir: string): string[] {
