@@ -11,3 +11,4 @@ export { loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js
 export { buildTrainGraph, trainFeeds, globalNorm, type TrainExecutable } from './train_graph.js';
 export { demoConfig, demoTrainOptions, DEMO_DEFAULTS } from './demo_config.js';
 export { lossCurveSvg } from './plot.js';
+export { OhemHook, anchorLosses, focalLossHost, type OhemOptions } from './ohem.js';
