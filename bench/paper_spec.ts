@@ -184,8 +184,12 @@ export interface Preset {
   channels: number;
   batch: number;
   iters: number;
-  /** The learning-rate grid every row runs (the rate for batch `batch`). */
+  /**
+   * The learning-rate grid (the rate for batch `batch`). The CE baseline runs all of it and the
+   * best val AP sets the one rate of every other row; with `tunePerRow` every row runs all of it.
+   */
   lrs: number[];
+  tunePerRow: boolean;
   seeds: number;
   /** Gradient norm clipping of the rows that clip. */
   clip: number;
@@ -221,6 +225,7 @@ export const PRESETS: Record<string, Preset> = {
     batch: 2,
     iters: 4,
     lrs: [0.01, 0.02],
+    tunePerRow: false,
     seeds: 1,
     clip: 5,
     rows: ['ce-a0.5', 'fl-g2-a0.25', 'ohem13-b128-nms0.5', 'anchors-1x1', 'prior-ce-pi0.5'],
@@ -236,6 +241,7 @@ export const PRESETS: Record<string, Preset> = {
     batch: 4,
     iters: 600,
     lrs: [0.005, 0.01, 0.02],
+    tunePerRow: false,
     seeds: 1,
     clip: 5,
     distImages: 50,
@@ -250,6 +256,7 @@ export const PRESETS: Record<string, Preset> = {
     batch: 4,
     iters: 1800,
     lrs: [0.005, 0.01, 0.02, 0.04],
+    tunePerRow: true,
     seeds: 3,
     clip: 5,
     distImages: 100,
@@ -319,13 +326,14 @@ export interface PlanOptions {
   rows?: string[];
   lrs?: number[];
   iters?: number;
+  tunePerRow?: boolean;
 }
 
 /** Resolves a preset and the caller's choices into a plan (InputError on unknown names). */
 export function makePlan(o: PlanOptions): Plan {
   const base = PRESETS[o.preset ?? 'mini'];
   if (!base || !Object.hasOwn(PRESETS, o.preset ?? 'mini')) throw new InputError(`unknown preset '${o.preset}'; presets: ${Object.keys(PRESETS).join(', ')}`);
-  const preset: Preset = { ...base, lrs: o.lrs ?? base.lrs, iters: o.iters ?? base.iters, seeds: o.seeds ?? base.seeds };
+  const preset: Preset = { ...base, lrs: o.lrs ?? base.lrs, iters: o.iters ?? base.iters, seeds: o.seeds ?? base.seeds, tunePerRow: o.tunePerRow ?? base.tunePerRow };
   for (const t of o.tables ?? []) if (!TABLE_IDS.includes(t)) throw new InputError(`unknown table '${t}'; tables: ${TABLE_IDS.join(', ')}`);
   for (const r of o.rows ?? []) rowById(r);
   let rows = preset.rows ?? ROWS.map((r) => r.id);
@@ -339,7 +347,7 @@ export function makePlan(o: PlanOptions): Plan {
   const first = o.seed ?? 0;
   const seeds = Array.from({ length: preset.seeds }, (_, k) => first + k);
   // Which rows, rates and seeds run does not change any one run's result: a plan may grow.
-  const { name: _n, about: _a, rows: _r, seeds: _s, runSeconds: _t, lrs: _l, ...affecting } = preset;
+  const { name: _n, about: _a, rows: _r, seeds: _s, runSeconds: _t, lrs: _l, tunePerRow: _p, ...affecting } = preset;
   const hash = createHash('sha256').update(JSON.stringify(affecting)).digest('hex').slice(0, 12);
   return { preset, rows, seeds, hash };
 }

@@ -30,6 +30,7 @@ export const BENCHMARKS: readonly BenchmarkInfo[] = [
   { name: 'ablation', summary: 'focal-loss ablation in miniature: CE, alpha-balanced CE, gamma 0.5/1/2/5 on synthetic data (long: ~25 min)', flags: '[--iters N] [--seed S] [--threads N]', threads: true },
   { name: 'bccd', summary: 'BCCD from scratch for the same wall-clock time as torchvision, COCO AP on test.txt (long: ~35 min)', flags: '[--data DIR] [--tv-iters N] [--seed S] [--lr X] [--threads N] [--out DIR]', threads: true },
   { name: 'train-step', summary: 'retinanet_resnet50_fpn SGD step, batch 2 x 512x512: time and peak RSS (vs torchvision)', flags: '[--threads N] [--runs N] [--rounds R] [--batch N] [--size S] [--classes K]', threads: true },
+  { name: 'paper', summary: "the focal loss paper's Table 1a-1d, prior check and Figure 4 in miniature on a COCO-imbalanced synthetic set (smoke: seconds; mini: ~3 h on 2 cores)", flags: '[--preset mini|full|smoke] [--seeds N] [--seed S] [--json] [--out DIR] [--rows FILTER] [--jobs J] [--threads T] [--lr X] [--list] (--help for all)', threads: true },
   { name: 'export', summary: 'retinanet_resnet50_fpn exported to ONNX, float32 vs int8 detect per image on 512x640 (and RetinaNet.detect)', flags: '[--threads N] [--runs N] [--rounds R] [--size HxW] [--calibrate-images N] [--weights FILE]', threads: true },
 ];
 
@@ -49,7 +50,8 @@ ${listing()}
 
 Options:
   --json         engine: print one JSON object (threads, conv_fwd_s, conv_bwd_s,
-                 conv_fwd_gflops, conv_bwd_gflops, and torch, fwd_ratio, bwd_ratio with PyTorch)
+                 conv_fwd_gflops, conv_bwd_gflops, and torch, fwd_ratio, bwd_ratio with PyTorch);
+                 paper: print {rows:[...]}, one per run (retinanet bench paper --help)
   --threads N    engine: ONNX Runtime and PyTorch threads (default: all cores);
                  nms, postprocess, targets: torchvision's threads (default: torch's own)
   --reps N       engine: timed repetitions, best taken (default 10)
@@ -74,7 +76,7 @@ async function runEngine(argv: string[]): Promise<number> {
 
 /** Runs a script benchmark's `main` with its own flags (checked by it; parse errors exit 2). */
 async function runScript(info: BenchmarkInfo, argv: string[]): Promise<number> {
-  if (argv.includes('--json')) throw new UserError(`--json is supported by 'bench engine' only; '${info.name}' prints a text report`);
+  if (argv.includes('--json') && info.name !== 'paper') throw new UserError(`--json is supported by 'bench engine' and 'bench paper' only; '${info.name}' prints a text report`);
   if (!info.threads && argv.some((a) => a === '--threads' || a.startsWith('--threads='))) throw new UserError(`'bench ${info.name}' takes no --threads`);
   const threadsAt = argv.findIndex((a) => a === '--threads');
   if (threadsAt >= 0) {
@@ -92,6 +94,7 @@ async function runScript(info: BenchmarkInfo, argv: string[]): Promise<number> {
     ablation: () => import('../../bench/focal_ablation.js'),
     bccd: () => import('../../bench/bccd.js'),
     export: () => import('../../bench/export.js'),
+    paper: () => import('../../bench/paper.js'),
   };
   const load = modules[info.name];
   if (!load) throw new Error(`benchmark '${info.name}' has no module`);
@@ -111,4 +114,4 @@ async function run(argv: string[]): Promise<number> {
   return info.name === 'engine' ? runEngine(rest) : runScript(info, rest);
 }
 
-export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd, export)', help, run };
+export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd, export, paper)', help, run };

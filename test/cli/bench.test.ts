@@ -24,7 +24,7 @@ test('bench argument errors exit 2 before anything runs', () => {
     [['engine', '--threads', 'many'], /--threads must be an integer, got 'many'/],
     [['engine', '--reps', '0'], /--reps must be >= 1/],
     [['engine', 'extra'], /Unexpected argument 'extra'/],
-    [['nms', '--json'], /--json is supported by 'bench engine' only/],
+    [['nms', '--json'], /--json is supported by 'bench engine' and 'bench paper' only/],
     [['eval', '--threads', '2'], /'bench eval' takes no --threads/],
     [['targets', '--threads', 'x'], /--threads must be an integer, got 'x'/],
     [['postprocess', '--bogus'], /Unknown option '--bogus'/],
