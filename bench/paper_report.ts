@@ -148,7 +148,9 @@ function cell(x: RowAtLr | undefined, key: (typeof KEYS)[number]): string {
   if (!x) return 'not run';
   if (!x.mean) return `diverged (${x.seeds.length - x.finished}/${x.seeds.length})`;
   const v = pct(x.mean[key]);
-  return key === 'AP' && x.seeds.length > 1 ? `${v} ± ${pct(x.sdAP)}` : v;
+  if (key !== 'AP') return v;
+  const lost = x.seeds.length - x.finished;
+  return `${v}${x.finished > 1 ? ` ± ${pct(x.sdAP)}` : ''}${lost ? ` (${lost} of ${x.seeds.length} diverged)` : ''}`;
 }
 
 /** The markdown tables: the paper's numbers beside ours (AP in percent, as the paper prints it). */

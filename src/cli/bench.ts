@@ -114,4 +114,10 @@ async function run(argv: string[]): Promise<number> {
   return info.name === 'engine' ? runEngine(rest) : runScript(info, rest);
 }
 
-export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd, export, paper)', help, run };
+/** `bench paper --help`: the paper bench's own flags (too many for the listing). */
+async function helpFor(argv: string[]): Promise<string | undefined> {
+  if (argv[0] !== 'paper') return undefined;
+  return (await import('../../bench/paper.js')).PAPER_HELP;
+}
+
+export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd, export, paper)', help, helpFor, run };
