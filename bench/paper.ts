@@ -10,6 +10,7 @@
  * at once, each in a child process with `--threads T`.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +26,7 @@ import { type RunResult, runOne } from './paper_worker.js';
 
 const HELP = `Usage: retinanet bench paper [--preset mini|full|smoke] [--seeds N] [--seed S] [--json] [--out DIR]
                              [--rows FILTER] [--jobs J] [--threads T] [--lr X | --lrs A,B,..]
-                             [--iters N] [--tune-per-row] [--coco DIR] [--list]
+                             [--iters N] [--tune-per-row] [--coco DIR] [--list] [--report-only]
 
 Table 1a/1b/1c(part)/1d of the focal loss paper, the prior-initialisation check and Figure 4,
 in miniature on a synthetic set as imbalanced as COCO (docs/paper.md).
@@ -42,9 +43,11 @@ in miniature on a synthetic set as imbalanced as COCO (docs/paper.md).
   --coco DIR       COCO128 for the imbalance comparison (default /work/shared/data/coco128 if present)
   --json           print {rows:[...]} (one per run) instead of the text summary
   --list           print the presets, rows and planned runs, and exit
+  --report-only    write the report from the run files present (e.g. after a timeout), train nothing
 
 Writes <out>/<preset>-<hash>/: report.md (tables with the paper's numbers), results.json,
-figure4.svg, data/ (the synthetic set, COCO JSON) and runs/ (one JSON per run).`;
+figure4.svg and runs/ (one JSON per run, reused by a later invocation); the synthetic set
+(PNGs + COCO JSON) goes to <out>/data-<hash>/, shared by every preset with the same data.`;
 
 interface Args {
   plan: Plan;
@@ -56,6 +59,8 @@ interface Args {
   fixedLr?: number;
   coco?: string;
   list: boolean;
+  /** Only gather the run files present into the report (after an interrupted or timed-out bench). */
+  reportOnly: boolean;
 }
 
 function num(v: string | undefined, name: string, opts: { integer?: boolean; min?: number } = {}): number | undefined {
@@ -99,6 +104,7 @@ export function parsePaperArgs(argv: string[]): Args | 'help' {
         'tune-per-row': { type: 'boolean' },
         coco: { type: 'string' },
         list: { type: 'boolean' },
+        'report-only': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -127,7 +133,7 @@ export function parsePaperArgs(argv: string[]): Args | 'help' {
   const jobs = num(v.jobs, 'jobs', { integer: true, min: 1 }) ?? 1;
   const threads = num(v.threads, 'threads', { integer: true, min: 1 }) ?? Math.max(1, Math.floor(os.availableParallelism() / jobs));
   const coco = v.coco ?? (existsSync('/work/shared/data/coco128') ? '/work/shared/data/coco128' : undefined);
-  return { plan, planOptions, json: v.json === true, jobs, threads, out: v.out ?? path.join('runs', 'paper'), fixedLr, coco, list: v.list === true };
+  return { plan, planOptions, json: v.json === true, jobs, threads, out: v.out ?? path.join('runs', 'paper'), fixedLr, coco, list: v.list === true, reportOnly: v['report-only'] === true };
 }
 
 /** Runs `tasks` with at most `jobs` at once; resolves when all are done (the first error rejects after the rest finish). */
@@ -249,7 +255,8 @@ async function imbalance(a: Args, dataDir: string): Promise<RatioSummary[]> {
 export async function runPaper(a: Args): Promise<void> {
   const p = a.plan.preset;
   const root = path.join(a.out, `${p.name}-${a.plan.hash}`);
-  const dataDir = path.join(root, 'data');
+  // The set depends on the data spec only: presets and iteration counts that share it share it.
+  const dataDir = path.join(a.out, `data-${createHash('sha256').update(JSON.stringify(p.data)).digest('hex').slice(0, 12)}`);
   const runsDir = path.join(root, 'runs');
   const tuning = a.fixedLr === undefined;
   const grid = (rows: string[]): RunSpec[] => a.plan.seeds.flatMap((seed) => rows.flatMap((row) => p.lrs.map((lr) => ({ key: runKey(row, lr, seed), row, lr, seed }))));
@@ -259,10 +266,18 @@ export async function runPaper(a: Args): Promise<void> {
     console.log(`presets:\n${Object.values(PRESETS).map((x) => `  ${x.name.padEnd(6)} ${x.about}`).join('\n')}`);
     console.log(`rows (${a.plan.rows.length}): ${a.plan.rows.join(', ')}`);
     const n = tuning ? (p.tunePerRow ? grid(a.plan.rows).length : grid([BASELINE_ROW]).length + at(others, p.lrs[0]!).length) : at(a.plan.rows, a.fixedLr!).length;
-    console.log(`runs: ${n} (${p.iters} iterations each, about ${p.runSeconds} s each at 2 threads), output ${root}`);
+    console.log(`runs: ${n} (${p.iters} iterations each, about ${p.runSeconds} s each at 2 threads), output ${root}, data ${dataDir}`);
     return;
   }
   mkdirSync(runsDir, { recursive: true });
+  if (a.reportOnly) {
+    const present = (tuning ? grid(a.plan.rows) : at(a.plan.rows, a.fixedLr!)).map((r) => readRun(runsDir, r.key)).filter((r): r is RunResult => r !== undefined);
+    if (!present.length) throw new InputError(`--report-only: no finished run of this plan in ${runsDir}`);
+    const planned = tuning ? (p.tunePerRow ? grid(a.plan.rows).length : grid([BASELINE_ROW]).length + at(others, p.lrs[0]!).length) : at(a.plan.rows, a.fixedLr!).length;
+    log(`report from ${present.length} of ${planned} planned runs found in ${runsDir}`);
+    await writeOutputs(a, root, dataDir, present, a.fixedLr ?? chooseFixedLr(present));
+    return;
+  }
   await ensureData(a, dataDir);
   const progress = { done: 0, total: 0 };
   let results: RunResult[];
@@ -285,7 +300,12 @@ export async function runPaper(a: Args): Promise<void> {
     log(`learning rate for all rows (best CE val AP): ${fixedLr}`);
     results = [...first, ...(await execute(a, at(others, fixedLr), dataDir, runsDir, progress))];
   }
-  const report = buildReport(a.plan, results, fixedLr, await imbalance(a, dataDir));
+  await writeOutputs(a, root, dataDir, results, fixedLr);
+}
+
+async function writeOutputs(a: Args, root: string, dataDir: string, results: RunResult[], fixedLr: number | undefined): Promise<void> {
+  const p = a.plan.preset;
+  const report = buildReport(a.plan, results, fixedLr, datasetReady(dataDir, p.data) ? await imbalance(a, dataDir) : undefined);
   await writeAtomic(path.join(root, 'results.json'), JSON.stringify({ preset: p, seeds: a.plan.seeds, fixedLr, rows: jsonRows(report), summaries: report.summaries, figure4: report.figure4, imbalance: report.imbalance }, null, 1));
   await writeAtomic(path.join(root, 'report.md'), markdownReport(report, a.plan));
   if (report.figure4) await writeAtomic(path.join(root, 'figure4.svg'), figure4Svg(report.figure4));

@@ -76,7 +76,8 @@ test('bench paper --preset smoke: runs in child processes, writes the report, --
     assert.match(md, /## Figure 4/);
     const svg = readFileSync(path.join(dir, 'figure4.svg'), 'utf8');
     assert.equal(svg.match(/<polyline/g)?.length, 8, 'four gammas x two panels');
-    assert.ok(existsSync(path.join(dir, 'data', 'annotations', 'instances_test.json')));
+    const data = readdirSync(out).find((f) => f.startsWith('data-'));
+    assert.ok(data && existsSync(path.join(out, data, 'annotations', 'instances_test.json')));
     // A second run finds every result on disk and trains nothing.
     const again = cli('bench', 'paper', '--preset', 'smoke', '--out', out, '--json', '--threads', '1');
     assert.equal(again.status, 0, again.stderr);
