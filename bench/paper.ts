@@ -9,7 +9,7 @@
  * `--tune-per-row`, as `full` does, every row also runs the whole grid). `--jobs J` runs J runs
  * at once, each in a child process with `--threads T`.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -158,10 +158,29 @@ async function pool<T>(tasks: (() => Promise<T>)[], jobs: number): Promise<T[]> 
 
 const SCRIPT = fileURLToPath(import.meta.url);
 
+/** Children running now: a SIGINT / SIGTERM of the bench (e.g. `timeout`) ends them too. */
+const live = new Set<ChildProcess>();
+let trapped = false;
+
+function trapSignals(): void {
+  if (trapped) return;
+  trapped = true;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      for (const c of live) c.kill('SIGTERM');
+      process.stderr.write(`bench paper: ${sig}, ${live.size} run(s) stopped; finished runs are kept (--report-only writes their report)\n`);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
+
 /** Runs this script in a child process with `args`; rejects with the tail of its stderr on failure. */
 function child(args: string[]): Promise<void> {
+  trapSignals();
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [SCRIPT, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    live.add(p);
+    p.on('exit', () => live.delete(p));
     let err = '';
     p.stderr.on('data', (d: Buffer) => {
       err = (err + d.toString()).slice(-4000);
@@ -266,7 +285,9 @@ export async function runPaper(a: Args): Promise<void> {
     console.log(`presets:\n${Object.values(PRESETS).map((x) => `  ${x.name.padEnd(6)} ${x.about}`).join('\n')}`);
     console.log(`rows (${a.plan.rows.length}): ${a.plan.rows.join(', ')}`);
     const n = tuning ? (p.tunePerRow ? grid(a.plan.rows).length : grid([BASELINE_ROW]).length + at(others, p.lrs[0]!).length) : at(a.plan.rows, a.fixedLr!).length;
-    console.log(`runs: ${n} (${p.iters} iterations each, about ${p.runSeconds} s each at 2 threads), output ${root}, data ${dataDir}`);
+    const perRun = p.cpuSeconds.fixed + p.iters * p.cpuSeconds.perIter;
+    console.log(`runs: ${n} of ${p.iters} iterations, about ${perRun.toFixed(0)} CPU s each (OHEM rows more: a forward pass per step, not measured); in ${Math.ceil(n / a.jobs)} wave(s) of ${a.jobs} job(s): about ${((Math.ceil(n / a.jobs) * perRun) / 60).toFixed(1)} min at 1 thread per job, plus writing the data once`);
+    console.log(`output ${root}, data ${dataDir}`);
     return;
   }
   mkdirSync(runsDir, { recursive: true });

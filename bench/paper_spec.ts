@@ -197,8 +197,11 @@ export interface Preset {
   rows?: string[];
   /** Test images whose anchors make the loss distributions (Figure 4). */
   distImages: number;
-  /** Estimated seconds of one run with 2 threads, for --list (measured: docs/paper.md). */
-  runSeconds: number;
+  /**
+   * CPU seconds of one run at 1 thread, for --list: `fixed` (graph compile, evaluation of val and
+   * test) plus `perIter` per iteration (measured on the 2-core VM: docs/paper.md).
+   */
+  cpuSeconds: { fixed: number; perIter: number };
 }
 
 const DATA: DataSpec = {
@@ -230,7 +233,7 @@ export const PRESETS: Record<string, Preset> = {
     clip: 5,
     rows: ['ce-a0.5', 'fl-g2-a0.25', 'ohem13-b128-nms0.5', 'anchors-1x1', 'prior-ce-pi0.5'],
     distImages: 2,
-    runSeconds: 15,
+    cpuSeconds: { fixed: 2, perIter: 0.05 },
   },
   mini: {
     name: 'mini',
@@ -245,7 +248,7 @@ export const PRESETS: Record<string, Preset> = {
     seeds: 1,
     clip: 5,
     distImages: 50,
-    runSeconds: 170,
+    cpuSeconds: { fixed: 18, perIter: 0.53 },
   },
   full: {
     name: 'full',
@@ -260,7 +263,7 @@ export const PRESETS: Record<string, Preset> = {
     seeds: 3,
     clip: 5,
     distImages: 100,
-    runSeconds: 560,
+    cpuSeconds: { fixed: 30, perIter: 0.53 },
   },
 };
 
@@ -347,7 +350,7 @@ export function makePlan(o: PlanOptions): Plan {
   const first = o.seed ?? 0;
   const seeds = Array.from({ length: preset.seeds }, (_, k) => first + k);
   // Which rows, rates and seeds run does not change any one run's result: a plan may grow.
-  const { name: _n, about: _a, rows: _r, seeds: _s, runSeconds: _t, lrs: _l, tunePerRow: _p, ...affecting } = preset;
+  const { name: _n, about: _a, rows: _r, seeds: _s, cpuSeconds: _t, lrs: _l, tunePerRow: _p, ...affecting } = preset;
   const hash = createHash('sha256').update(JSON.stringify(affecting)).digest('hex').slice(0, 12);
   return { preset, rows, seeds, hash };
 }

@@ -30,8 +30,8 @@ export const BENCHMARKS: readonly BenchmarkInfo[] = [
   { name: 'ablation', summary: 'focal-loss ablation in miniature: CE, alpha-balanced CE, gamma 0.5/1/2/5 on synthetic data (long: ~25 min)', flags: '[--iters N] [--seed S] [--threads N]', threads: true },
   { name: 'bccd', summary: 'BCCD from scratch for the same wall-clock time as torchvision, COCO AP on test.txt (long: ~35 min)', flags: '[--data DIR] [--tv-iters N] [--seed S] [--lr X] [--threads N] [--out DIR]', threads: true },
   { name: 'train-step', summary: 'retinanet_resnet50_fpn SGD step, batch 2 x 512x512: time and peak RSS (vs torchvision)', flags: '[--threads N] [--runs N] [--rounds R] [--batch N] [--size S] [--classes K]', threads: true },
-  { name: 'paper', summary: "the focal loss paper's Table 1a-1d, prior check and Figure 4 in miniature on a COCO-imbalanced synthetic set (smoke: seconds; mini: ~3 h on 2 cores)", flags: '[--preset mini|full|smoke] [--seeds N] [--seed S] [--json] [--out DIR] [--rows FILTER] [--jobs J] [--threads T] [--lr X] [--list] (--help for all)', threads: true },
   { name: 'export', summary: 'retinanet_resnet50_fpn exported to ONNX, float32 vs int8 detect per image on 512x640 (and RetinaNet.detect)', flags: '[--threads N] [--runs N] [--rounds R] [--size HxW] [--calibrate-images N] [--weights FILE]', threads: true },
+  { name: 'paper', summary: "the focal loss paper's Table 1a-1d, prior check and Figure 4 in miniature on a COCO-imbalanced synthetic set (smoke: seconds; mini: ~3 h on 2 cores)", flags: '[--preset mini|full|smoke] [--seeds N] [--seed S] [--json] [--out DIR] [--rows FILTER] [--jobs J] [--threads T] [--lr X] [--list] (--help for all)', threads: true },
 ];
 
 function listing(): string {

@@ -83,6 +83,12 @@ test('bench paper --preset smoke: runs in child processes, writes the report, --
     assert.equal(again.status, 0, again.stderr);
     assert.doesNotMatch(again.stderr, /\[\d+\/\d+\]/);
     assert.deepEqual(JSON.parse(again.stdout).rows, rows);
+    const only = cli('bench', 'paper', '--preset', 'smoke', '--out', out, '--report-only');
+    assert.equal(only.status, 0, only.stderr);
+    assert.match(only.stderr, /report from 6 of 6 planned runs/);
+    const none = cli('bench', 'paper', '--preset', 'smoke', '--out', path.join(out, 'empty'), '--report-only');
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /no finished run of this plan/);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
