@@ -33,6 +33,7 @@ export const BENCHMARKS: readonly BenchmarkInfo[] = [
   { name: 'train-step', summary: 'retinanet_resnet50_fpn SGD step, batch 2 x 512x512: time and peak RSS (vs torchvision)', flags: '[--threads N] [--runs N] [--rounds R] [--batch N] [--size S] [--classes K]', threads: true },
   { name: 'export', summary: 'retinanet_resnet50_fpn exported to ONNX, float32 vs int8 detect per image on 512x640 (and RetinaNet.detect)', flags: '[--threads N] [--runs N] [--rounds R] [--size HxW] [--calibrate-images N] [--weights FILE]', threads: true },
   { name: 'queue', summary: 'detect throughput over the BullMQ queue with 1 and N workers vs one process (needs redis-server)', flags: '[--images N] [--size HxW] [--workers N] [--threads T] [--shard-size S]', threads: true },
+  { name: 'paper', summary: "the focal loss paper's Table 1a-1d, prior check and Figure 4 in miniature on a COCO-imbalanced synthetic set (smoke: seconds; mini: ~3 h on 2 cores)", flags: '[--preset mini|full|smoke] [--seeds N] [--seed S] [--json] [--out DIR] [--rows FILTER] [--jobs J] [--threads T] [--lr X] [--list] (--help for all)', threads: true },
 ];
 
 function listing(): string {
@@ -51,7 +52,8 @@ ${listing()}
 
 Options:
   --json         engine: print one JSON object (threads, conv_fwd_s, conv_bwd_s,
-                 conv_fwd_gflops, conv_bwd_gflops, and torch, fwd_ratio, bwd_ratio with PyTorch)
+                 conv_fwd_gflops, conv_bwd_gflops, and torch, fwd_ratio, bwd_ratio with PyTorch);
+                 paper: print {rows:[...]}, one per run (retinanet bench paper --help)
   --threads N    engine: ONNX Runtime and PyTorch threads (default: all cores);
                  nms, postprocess, targets: torchvision's threads (default: torch's own)
   --reps N       engine: timed repetitions, best taken (default 10)
@@ -76,7 +78,7 @@ async function runEngine(argv: string[]): Promise<number> {
 
 /** Runs a script benchmark's `main` with its own flags (checked by it; parse errors exit 2). */
 async function runScript(info: BenchmarkInfo, argv: string[]): Promise<number> {
-  if (argv.includes('--json')) throw new UserError(`--json is supported by 'bench engine' only; '${info.name}' prints a text report`);
+  if (argv.includes('--json') && info.name !== 'paper') throw new UserError(`--json is supported by 'bench engine' and 'bench paper' only; '${info.name}' prints a text report`);
   if (!info.threads && argv.some((a) => a === '--threads' || a.startsWith('--threads='))) throw new UserError(`'bench ${info.name}' takes no --threads`);
   const threadsAt = argv.findIndex((a) => a === '--threads');
   if (threadsAt >= 0) {
@@ -95,6 +97,7 @@ async function runScript(info: BenchmarkInfo, argv: string[]): Promise<number> {
     bccd: () => import('../../bench/bccd.js'),
     export: () => import('../../bench/export.js'),
     queue: () => import('../../bench/queue.js'),
+    paper: () => import('../../bench/paper.js'),
     scratch: () => import('../../bench/scratch.js'),
   };
   const load = modules[info.name];
@@ -115,4 +118,10 @@ async function run(argv: string[]): Promise<number> {
   return info.name === 'engine' ? runEngine(rest) : runScript(info, rest);
 }
 
-export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd, scratch, export, queue)', help, run };
+/** `bench paper --help`: the paper bench's own flags (too many for the listing). */
+async function helpFor(argv: string[]): Promise<string | undefined> {
+  if (argv[0] !== 'paper') return undefined;
+  return (await import('../../bench/paper.js')).PAPER_HELP;
+}
+
+export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd, scratch, export, queue, paper)', help, helpFor, run };

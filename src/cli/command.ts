@@ -9,6 +9,11 @@ export interface Command {
   summary: string;
   /** Full help text shown by `retinanet <name> --help`. */
   help: string;
+  /**
+   * Help of a sub-command named in `argv` (e.g. `bench paper --help`), when it has its own;
+   * undefined for the command's `help`.
+   */
+  helpFor?(argv: string[]): Promise<string | undefined>;
   /** Runs the command; resolves to the process exit code. */
   run(argv: string[]): Promise<number>;
 }

@@ -31,7 +31,18 @@ export interface SyntheticOptions {
   /** Side length of the shapes' boxes, drawn log-uniformly (default 8..150). */
   minObjectSize?: number;
   maxObjectSize?: number;
+  /**
+   * Distractors per image, inclusive range (default 0..0): unlabelled shapes that are not one of
+   * the classes — a ring, a hollow square, a diagonal cross, a bar, a diamond — in the shapes'
+   * colours and sizes, placed clear of the objects. They make some background locations hard
+   * negatives. With the default of none, images are exactly those of earlier versions.
+   */
+  minDistractors?: number;
+  maxDistractors?: number;
 }
+
+/** Names of the distractor shapes, in their drawing order (`distractorCoverage` kinds). */
+export const DISTRACTOR_KINDS: readonly string[] = ['ring', 'frame', 'saltire', 'bar', 'diamond'];
 
 /** One generated image with its boxes (flat xyxy, pixels) and labels (indices into {@link SYNTHETIC_CLASSES}). */
 export interface SyntheticSample {
@@ -122,6 +133,50 @@ function coverage(kind: number, px: number, py: number, x1: number, y1: number, 
   return Math.min(Math.max(d + 0.5, 0), 1);
 }
 
+/**
+ * Coverage of a distractor of `kind` (index into DISTRACTOR_KINDS) in box (x1, y1, w, h); the
+ * same one-pixel ramp as `coverage`. Each resembles a class in part: the ring a circle, the
+ * frame a square, the saltire (a diagonal cross) the cross, the bar and the diamond a square.
+ */
+function distractorCoverage(kind: number, px: number, py: number, x1: number, y1: number, w: number, h: number): number {
+  const u = px - x1;
+  const v = py - y1;
+  const s = Math.min(w, h);
+  let d: number;
+  switch (kind) {
+    case 0: {
+      // Ring: a circle with a hole of half its radius.
+      const r = s / 2;
+      const dist = Math.hypot(u - r, v - r);
+      d = Math.min(r - dist, dist - r / 2);
+      break;
+    }
+    case 1: {
+      // Frame: a square outline, a sixth of the side thick.
+      const t = Math.max(1.5, s / 6);
+      const outer = Math.min(u, v, s - u, s - v);
+      d = Math.min(outer, t - outer);
+      break;
+    }
+    case 2: {
+      // Saltire: the two diagonals, a sixth of the side thick, clipped to the box.
+      const t = Math.max(1.5, s / 6);
+      const a = Math.abs(u - v) / Math.SQRT2;
+      const b = Math.abs(u + v - s) / Math.SQRT2;
+      d = Math.min(t / 2 - Math.min(a, b), u, v, s - u, s - v);
+      break;
+    }
+    case 3:
+      // Bar: a filled rectangle of the box's (elongated) shape.
+      d = Math.min(u, v, w - u, h - v);
+      break;
+    default:
+      // Diamond: a square turned 45 degrees, inscribed in the box.
+      d = (s / 2 - (Math.abs(u - s / 2) + Math.abs(v - s / 2))) / Math.SQRT2;
+  }
+  return Math.min(Math.max(d + 0.5, 0), 1);
+}
+
 function overlaps(boxes: number[], x1: number, y1: number, s: number): boolean {
   const gap = 2;
   for (let i = 0; i < boxes.length; i += 4) {
@@ -170,8 +225,55 @@ export function syntheticSample(index: number, options: SyntheticOptions = {}): 
       placed = true;
     }
   }
+  const maxD = options.maxDistractors ?? 0;
+  // Drawn only when asked for, after the objects: without distractors the random stream (and
+  // so every image) is that of a generator without them.
+  if (maxD > 0) drawDistractors(rng, data, size, boxes, rng.intRange(options.minDistractors ?? 0, maxD), minS, maxS);
   for (let i = 0; i < data.length; i++) data[i] = Math.min(Math.max(data[i]! + 0.015 * rng.normal(), 0), 1);
   return { id: index + 1, image: { data, width: size, height: size }, boxes: Float32Array.from(boxes), labels: Int32Array.from(labels) };
+}
+
+/** Draws `count` distractors clear of the objects' boxes (and of each other) into `data`. */
+function drawDistractors(rng: Rng, data: Float32Array, size: number, objects: readonly number[], count: number, minS: number, maxS: number): void {
+  const plane = size * size;
+  const taken = [...objects];
+  for (let k = 0; k < count; k++) {
+    const kind = rng.int(DISTRACTOR_KINDS.length);
+    let s = Math.round(Math.exp(rng.uniform(Math.log(minS), Math.log(maxS))));
+    // A bar is 2.5-4 times longer than it is wide, lying or standing.
+    const elong = kind === 3 ? rng.uniform(2.5, 4) : 1;
+    const lying = rng.bernoulli(0.5);
+    for (let attempt = 1; attempt <= 30; attempt++) {
+      if (attempt % 10 === 0) s = Math.max(minS, Math.round(s / 2));
+      const long = Math.min(size, Math.round(s * elong));
+      const w = lying ? long : s;
+      const h = lying ? s : long;
+      const x1 = rng.intRange(0, size - w);
+      const y1 = rng.intRange(0, size - h);
+      if (overlapsRect(taken, x1, y1, w, h)) continue;
+      const colour = hsvToRgb(rng.next(), rng.uniform(0.6, 1), rng.uniform(0.55, 1));
+      const bgLum = (data[(y1 + (h >> 1)) * size + x1 + (w >> 1)]! + data[plane + (y1 + (h >> 1)) * size + x1 + (w >> 1)]!) / 2;
+      const scale = bgLum > 0.55 ? 0.45 : 1;
+      for (let y = y1; y < y1 + h; y++) {
+        for (let x = x1; x < x1 + w; x++) {
+          const a = distractorCoverage(kind, x + 0.5, y + 0.5, x1, y1, w, h);
+          if (a <= 0) continue;
+          const p = y * size + x;
+          for (let c = 0; c < 3; c++) data[c * plane + p] = (1 - a) * data[c * plane + p]! + a * colour[c]! * scale;
+        }
+      }
+      taken.push(x1, y1, x1 + w, y1 + h);
+      break;
+    }
+  }
+}
+
+function overlapsRect(boxes: readonly number[], x1: number, y1: number, w: number, h: number): boolean {
+  const gap = 2;
+  for (let i = 0; i < boxes.length; i += 4) {
+    if (x1 < boxes[i + 2]! + gap && x1 + w + gap > boxes[i]! && y1 < boxes[i + 3]! + gap && y1 + h + gap > boxes[i + 1]!) return true;
+  }
+  return false;
 }
 
 /** Generates `options.count` samples in memory. */

@@ -9,3 +9,4 @@ export * from './nms.js';
 export * from './postprocess.js';
 export * from './losses.js';
 export * from './loss_targets.js';
+export * from './ohem.js';

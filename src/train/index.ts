@@ -13,3 +13,4 @@ export { demoConfig, demoTrainOptions, DEMO_DEFAULTS } from './demo_config.js';
 export { resultsCsv, resultsSpec } from './plot.js';
 export { ReportHook, type ReportHookOptions } from './report_hook.js';
 export { torchTrainingFiles, checkTorchvisionConfig, type TorchRunOptions } from './torch_export.js';
+export { OhemHook, anchorLosses, focalLossHost, type OhemOptions } from './ohem.js';

@@ -109,6 +109,13 @@ export interface TrainHook {
   beforeTrain?(t: Trainer): Promise<void> | void;
   /** Before each step: sets what the step reads (`t.lr`). */
   beforeStep?(t: Trainer): void;
+  /**
+   * Before the training graph runs on a batch (after `beforeStep`): may rewrite the batch's
+   * loss-target feeds in place, e.g. OHEM's choice of anchors through the `valid` weights
+   * (src/train/ohem.ts). No standard hook has one, so a run without such a hook feeds the
+   * batch exactly as prepared.
+   */
+  beforeForward?(t: Trainer, batch: PreparedBatch): Promise<void> | void;
   /** After the losses are known, before the update. */
   afterLoss?(t: Trainer, losses: StepLosses): void;
   /** After each step: the parameters are updated and `t.iteration` counts the step. */
@@ -305,6 +312,7 @@ export class Trainer {
         next?.catch(() => undefined);
         for (const w of batch.warnings) this.warn(w);
         for (const h of this.hooks) h.beforeStep?.(this);
+        for (const h of this.hooks) if (h.beforeForward) await h.beforeForward(this, batch);
         const record = await this.step(batch);
         records.push(record);
         for (const h of this.hooks) await h.afterStep?.(this, record);
