@@ -1,6 +1,6 @@
 /**
- * Builds the browser bundle `dist/browser/retinanet.js` (an ES module, from src/browser.ts) with
- * esbuild, and puts beside it the WebAssembly files it loads at run time: onnxruntime-web's
+ * Builds the browser bundle `dist/browser/retinanet.js` (an ES module, from src/browser.ts) and
+ * the web app of `retinanet serve` (app/: index.html, app.js) with esbuild, and puts beside them the WebAssembly files it loads at run time: onnxruntime-web's
  * (the JSEP build: WebAssembly with threads and WebGPU) and the image decoders' (mozjpeg, png).
  * Modules of src/platform/ are swapped for their `.browser.ts` twins, so that no Node module is
  * reachable; esbuild's metafile (`dist/browser/meta.json`) lists every input, and
@@ -36,6 +36,14 @@ const browserTwins: Plugin = {
   },
 };
 
+/** The web app (app/main.ts) imports the library as the bundle beside it, not a second copy. */
+const libraryAsBundle: Plugin = {
+  name: 'library-as-bundle',
+  setup(b) {
+    b.onResolve({ filter: /\/src\/browser\.js$/ }, () => ({ path: './retinanet.js', external: true }));
+  },
+};
+
 /** Files copied beside the bundle: [from (relative to node_modules), to (a name in dist/browser)]. */
 const WASM_FILES: readonly (readonly [string, string])[] = [
   ['onnxruntime-web/dist/ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.mjs'],
@@ -63,6 +71,19 @@ export async function buildBrowser(opts: { minify?: boolean } = {}): Promise<Met
     plugins: [browserTwins],
   });
   writeFileSync(path.join(BROWSER_DIR, 'meta.json'), JSON.stringify(result.metafile));
+  // The web app of `retinanet serve`.
+  await build({
+    entryPoints: [path.join(ROOT, 'app/main.ts')],
+    outfile: path.join(BROWSER_DIR, 'app.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: opts.minify ?? true,
+    logLevel: 'silent',
+    plugins: [libraryAsBundle],
+  });
+  copyFileSync(path.join(ROOT, 'app/index.html'), path.join(BROWSER_DIR, 'index.html'));
   for (const [from, to] of WASM_FILES) {
     const src = path.join(ROOT, 'node_modules', from);
     if (!existsSync(src)) throw new Error(`${from} is missing: run npm install`);

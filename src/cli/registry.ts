@@ -8,6 +8,7 @@ import { exportCommand } from './export.js';
 import { demoCommand } from './demo.js';
 import { benchCommand } from './bench.js';
 import { weightsCommand } from './weights.js';
+import { serveCommand } from './serve.js';
 
 /** All sub-commands, in the order `retinanet --help` lists them. Add one import + one entry per command. */
 export const commands: Command[] = [
@@ -19,5 +20,6 @@ export const commands: Command[] = [
   evalCommand,
   dataCommand,
   weightsCommand,
+  serveCommand,
   benchCommand,
 ];

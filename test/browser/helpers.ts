@@ -76,3 +76,19 @@ export function pixelHash(data: Float32Array): string {
 
 /** The same hash as page code (functions passed to page.evaluate cannot close over imports). */
 export const PIXEL_HASH_SOURCE = pixelHash.toString();
+
+/** Rejects with the page's log when `work` has not settled after `ms` (a hung page fails the test, with where it was). */
+export async function within<T>(session: BrowserSession, work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the page did not finish in ${ms / 1000} s; its log:\n${session.log.join('\n')}`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } catch (err) {
+    if ((err as Error).message.includes('its log:')) throw err;
+    throw new Error(`${(err as Error).message}\nthe page's log:\n${session.log.join('\n')}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
