@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { type Command, UserError } from './command.js';
 import { numberFlag, stringFlag } from './common.js';
 import { sidecarPath } from '../model/weights.js';
-import { startStaticServer, type StaticServer } from './static_server.js';
+import { startStaticServer, type StaticServer } from '../io/static_server.js';
 
 const help = `Usage: retinanet serve [--weights W] [--port 8080] [--host 127.0.0.1]
 

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { BROWSER_DIR, BUNDLE, buildBrowser } from '../../scripts/build_browser.js';
-import { type FolderMount, type StaticServer, startStaticServer } from '../../src/cli/static_server.js';
+import { type FolderMount, type StaticServer, startStaticServer } from '../../src/io/static_server.js';
 
 export { BROWSER_DIR, BUNDLE };
 

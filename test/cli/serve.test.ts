@@ -8,7 +8,7 @@ import http from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startStaticServer } from '../../src/cli/static_server.js';
+import { startStaticServer } from '../../src/io/static_server.js';
 
 /** GET with the path sent exactly as given (fetch would normalise `..`). */
 function rawGet(port: number, rawPath: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
