@@ -3,7 +3,7 @@
  * onnxruntime-web, WebAssembly with threads: the page is cross-origin isolated) against the same
  * in Node (onnxruntime-node), on the same machine, same model (hash weights) and same image.
  * Needs the bundle (npm run build:browser), playwright-core and Chromium (/usr/bin/chromium or
- * RETINANET_CHROMIUM). Short by default: one warm-up and `--runs` timed runs each.
+ * RETINANET_CHROMIUM). Short by default: one warm-up and `--runs` timed runs each. The training steps use a tiny learning rate (1e-6): hash weights diverge at the paper's, and the time does not depend on it.
  * `retinanet bench browser [--arch A] [--size HxW] [--train-size HxW] [--runs N] [--threads N] [--no-train]`.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -136,7 +136,7 @@ export async function main(argv: string[]): Promise<void> {
     if (o.train) {
       const tuned = hashModel(o.arch, o.trainH, o.trainW);
       const { boxes, labels } = trainBoxes(o.trainH, o.trainW);
-      const trainer = new BrowserTrainer(tuned, memorySource([{ image: trainImage, boxes, labels }], model.classNames), { iters: o.runs + 1, batchSize: 1, flip: false });
+      const trainer = new BrowserTrainer(tuned, memorySource([{ image: trainImage, boxes, labels }], model.classNames), { iters: o.runs + 1, batchSize: 1, flip: false, lr: 1e-6, warmupIters: 0 });
       nodeTrain = await time(o.runs, () => trainer.step());
       await trainer.dispose();
     }
@@ -171,7 +171,7 @@ export async function main(argv: string[]): Promise<void> {
           if (train) {
             const img = await lib.toRgbImage('/bench/train.png');
             const tuned = await lib.RetinaNet.fromWeights('/bench/model.safetensors', { minSize: Math.min(trainH, trainW), maxSize: Math.max(trainH, trainW) });
-            const trainer = new lib.BrowserTrainer(tuned.model, lib.memorySource([{ image: img, boxes: Float32Array.from(boxes), labels: Int32Array.from(labels) }], tuned.model.classNames), { iters: runs + 1, batchSize: 1, flip: false });
+            const trainer = new lib.BrowserTrainer(tuned.model, lib.memorySource([{ image: img, boxes: Float32Array.from(boxes), labels: Int32Array.from(labels) }], tuned.model.classNames), { iters: runs + 1, batchSize: 1, flip: false, lr: 1e-6, warmupIters: 0 });
             const timed = await timeIt(runs, () => trainer.step());
             trainResult = { ...timed, loss: trainer.records[0].loss };
             await trainer.dispose();
