@@ -59,3 +59,46 @@ test('the server hands out its own files and the weights, with COOP/COEP, and re
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('retinanet serve: prints its loopback address, serves the app and the weights, stops on SIGTERM; bad flags are one-line errors', async () => {
+  const { spawn, spawnSync } = await import('node:child_process');
+  const { existsSync } = await import('node:fs');
+  const cli = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/cli/main.js');
+  const bad = spawnSync(process.execPath, [cli, 'serve', '--port', '70000'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--port must be <= 65535/);
+  assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+  const missing = spawnSync(process.execPath, [cli, 'serve', '--weights', '/nonexistent/model.safetensors'], { encoding: 'utf8' });
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /no such file/);
+  const browserDir = path.resolve(path.dirname(cli), '../../browser');
+  if (!existsSync(path.join(browserDir, 'index.html'))) return; // the app is built by npm test (build:browser)
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'retinanet-serve-cli-'));
+  writeFileSync(path.join(dir, 'm.safetensors'), 'weights');
+  writeFileSync(path.join(dir, 'm.json'), '{"sidecar":true}');
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--quiet', '--weights', path.join(dir, 'm.safetensors')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('\n')) resolve(out.trim());
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+    });
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const port = Number(new URL(url).port);
+    const index = await rawGet(port, '/');
+    assert.equal(index.status, 200);
+    assert.match(index.body, /retinanet-ts/);
+    assert.equal(index.headers['cross-origin-embedder-policy'], 'require-corp');
+    assert.equal((await rawGet(port, '/model/model.safetensors')).body, 'weights');
+    assert.equal((await rawGet(port, '/model/model.json')).body, '{"sidecar":true}');
+    assert.equal((await rawGet(port, '/../../package.json')).status, 403);
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, 'serve stops cleanly on SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
