@@ -20,6 +20,11 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import torch
 from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_compat import ensure_torchvision  # noqa: E402  (before torchvision: torch 2 + a CUDA torchvision wheel)
+
+ensure_torchvision()
 from torchvision.models import resnet18
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.retinanet import RetinaNet, RetinaNetHead

@@ -5,6 +5,11 @@ import sys
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_compat import ensure_torchvision  # noqa: E402  (before torchvision: torch 2 + a CUDA torchvision wheel)
+
+ensure_torchvision()
 from torchvision.models.detection import _utils as det_utils
 from torchvision.ops import boxes as box_ops
 

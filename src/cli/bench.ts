@@ -29,6 +29,7 @@ export const BENCHMARKS: readonly BenchmarkInfo[] = [
   { name: 'detect', summary: 'retinanet_resnet50_fpn whole detect path on one 512x640 image (vs torchvision)', flags: '[--threads N] [--runs N] [--size HxW]', threads: true },
   { name: 'ablation', summary: 'focal-loss ablation in miniature: CE, alpha-balanced CE, gamma 0.5/1/2/5 on synthetic data (long: ~25 min)', flags: '[--iters N] [--seed S] [--threads N]', threads: true },
   { name: 'bccd', summary: 'BCCD from scratch for the same wall-clock time as torchvision, COCO AP on test.txt (long: ~35 min)', flags: '[--data DIR] [--tv-iters N] [--seed S] [--lr X] [--threads N] [--out DIR]', threads: true },
+  { name: 'scratch', summary: 'from scratch at equal wall-clock time: today\'s BCCD recipe, the automatic recipe, torchvision with it; COCO AP on held-out images (3 x --budget)', flags: '[--data bccd|raccoon [--root DIR] | --train P --test P] [--budget 15m] [--runs today,auto,torchvision] [--seed S] [--threads N] [--out DIR]; --merge DIR,DIR,... [--out DIR]', threads: true },
   { name: 'train-step', summary: 'retinanet_resnet50_fpn SGD step, batch 2 x 512x512: time and peak RSS (vs torchvision)', flags: '[--threads N] [--runs N] [--rounds R] [--batch N] [--size S] [--classes K]', threads: true },
   { name: 'browser', summary: 'detect per image and a training step in Chromium (onnxruntime-web, wasm threads) vs Node, same model and image', flags: '[--arch A] [--size HxW] [--train-size HxW] [--runs N] [--threads N] [--no-train]', threads: true },
   { name: 'export', summary: 'retinanet_resnet50_fpn exported to ONNX, float32 vs int8 detect per image on 512x640 (and RetinaNet.detect)', flags: '[--threads N] [--runs N] [--rounds R] [--size HxW] [--calibrate-images N] [--weights FILE]', threads: true },
@@ -94,6 +95,7 @@ async function runScript(info: BenchmarkInfo, argv: string[]): Promise<number> {
     bccd: () => import('../../bench/bccd.js'),
     export: () => import('../../bench/export.js'),
     browser: () => import('../../bench/browser.js'),
+    scratch: () => import('../../bench/scratch.js'),
   };
   const load = modules[info.name];
   if (!load) throw new Error(`benchmark '${info.name}' has no module`);
@@ -113,4 +115,4 @@ async function run(argv: string[]): Promise<number> {
   return info.name === 'engine' ? runEngine(rest) : runScript(info, rest);
 }
 
-export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd, browser, export)', help, run };
+export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd, scratch, browser, export)', help, run };

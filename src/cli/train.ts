@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
+import os from 'node:os';
 import { existsSync } from 'node:fs';
 import { type Command, UserError } from './command.js';
 import { IMAGE_FLAGS, MODEL_FLAGS, applyImageFlags, durationFlag, sizeFlag, intListFlag, loadSource, numberFlag, resolveConfig, stringFlag, trainStart } from './common.js';
@@ -17,12 +18,20 @@ import { progressHook, runInterruptible } from './train_hooks.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { syntheticSources } from '../data/synthetic_source.js';
 import type { SampleSource } from '../data/source.js';
+import { RECIPE_FLAG, type AutoTrain, autoRecipeWanted, autoTrain, saveAutoConfig } from './train_auto.js';
 
 const help = `Usage: retinanet train --data <dataset> [options]
        retinanet train --resume DIR
 
 Trains RetinaNet with the focal loss (SGD, momentum 0.9, weight decay 1e-4, linear warmup,
 x0.1 steps at 2/3 and 8/9 of the run, horizontal flips).
+
+Without --weights, --backbone-weights, --config or --arch it trains from scratch with the
+automatic recipe: from the training set's image and box sizes and the time budget (without
+--time-budget: chosen as for 15 minutes) it picks a GroupNorm ResNet-18 and its width, the
+input size, anchors, batch, learning rate, clipping and augmentation, and prints each choice
+with its reason (also saved as auto_recipe.txt in the run folder). Any flag below overrides
+the choice it stands for.
 
 Data:
   --data PATH          training set: COCO .json, VOC folder, keras-retinanet .csv, YOLO folder,
@@ -38,8 +47,11 @@ Data:
   --max-pixels N       refuse images over N pixels (default 100000000)
 
 Model:
+  --recipe auto|paper  auto: the automatic from-scratch recipe (above; the default without
+                       weights, --config or --arch); paper: the paper's recipe on the
+                       default architecture
   --arch NAME          ${architectureNames().join(', ')}
-                       (default retinanet_resnet50_fpn)
+                       (default: the automatic recipe; with --recipe paper, retinanet_resnet50_fpn)
   --config FILE        JSON config ({"arch": NAME, ...overrides})
   --weights W          start from these weights (fine-tuning): a safetensors or .pth file with
                        torchvision names, a NAME of 'retinanet weights list' (e.g.
@@ -71,7 +83,7 @@ Schedule:
   --lr X               base learning rate (default 0.01 x batch / 16)
   --warmup N           warmup iterations (default min(500, iters/10))
   --clip-grad X        clip the global gradient norm
-  --no-augment         no horizontal flips
+  --no-augment         no horizontal flips (automatic recipe: no scale jitter either)
   --seed S             seed for order, augmentation and initialisation (default 0)
 
 Run:
@@ -102,6 +114,7 @@ const options = {
   strict: { type: 'boolean' },
   ...IMAGE_FLAGS,
   ...MODEL_FLAGS,
+  ...RECIPE_FLAG,
   weights: { type: 'string' },
   'backbone-weights': { type: 'string' },
   'trainable-backbone-layers': { type: 'string' },
@@ -229,7 +242,7 @@ async function run(argv: string[]): Promise<number> {
   // Every flag is checked before the data are read: loading a dataset (or generating the
   // synthetic one) takes seconds to minutes, too long to wait for a typo to be reported.
   const seed = numberFlag(v, 'seed', { integer: true, min: 0 }) ?? 0;
-  const batch = numberFlag(v, 'batch', { integer: true, min: 1 }) ?? 2;
+  let batch = numberFlag(v, 'batch', { integer: true, min: 1 }) ?? 2;
   const epochs = numberFlag(v, 'epochs', { min: 0.01 });
   const itersFlag = numberFlag(v, 'iters', { integer: true, min: 1 });
   if (epochs !== undefined && itersFlag !== undefined) throw new UserError('give either --iters or --epochs, not both');
@@ -244,11 +257,12 @@ async function run(argv: string[]): Promise<number> {
   const numClasses = numberFlag(v, 'num-classes', { integer: true, min: 1 });
   const gamma = numberFlag(v, 'gamma', { min: 0 }) ?? cfg.loss.gamma;
   const alpha = numberFlag(v, 'alpha', { max: 1 }) ?? cfg.loss.alpha;
-  const lr = numberFlag(v, 'lr', { min: 0 });
+  let lr = numberFlag(v, 'lr', { min: 0 });
   const warmupIters = numberFlag(v, 'warmup', { integer: true, min: 0 });
-  const clipGradNorm = numberFlag(v, 'clip-grad', { min: 0 });
-  const minSizes = intListFlag(v, 'scale-jitter');
+  let clipGradNorm = numberFlag(v, 'clip-grad', { min: 0 });
+  let minSizes = intListFlag(v, 'scale-jitter');
   const threads = numberFlag(v, 'threads', { integer: true, min: 1 });
+  const wantAuto = autoRecipeWanted(v);
   const checkpointEvery = numberFlag(v, 'checkpoint-every', { integer: true, min: 1 }) ?? 500;
   const maxMemory = sizeFlag(v, 'max-memory') ?? defaultMaxMemory();
   const valEvery = numberFlag(v, 'val-every', { integer: true, min: 1 });
@@ -260,6 +274,15 @@ async function run(argv: string[]): Promise<number> {
   const train = await sourceFor(data, v, 'split', seed, 'train');
   const valSpec = stringFlag(v, 'val');
   const val = valSpec ? await sourceFor(valSpec, v, 'val-split', seed, 'val') : undefined;
+
+  // No weights, config or architecture: the automatic recipe chooses, flags override it.
+  let auto: AutoTrain | undefined;
+  if (wantAuto && train.dataset) {
+    auto = autoTrain(train.dataset, v, { timeBudget, cores: threads ?? os.availableParallelism(), outDir });
+    ({ config: cfg, batch, lr, clipGradNorm, minSizes } = auto);
+    v = { ...v, ...auto.flags };
+    if (!quiet) process.stderr.write(`${auto.text}\n`);
+  }
 
   cfg = mergeConfig(cfg, {
     numClasses: numClasses ?? train.classNames.length,
@@ -287,7 +310,7 @@ async function run(argv: string[]): Promise<number> {
       clipGradNorm,
       flip: v['no-augment'] !== true,
       minSizes,
-      padTo: numberFlag(v, 'size-divisible', { integer: true, min: 32 }),
+      padTo: auto?.padTo ?? numberFlag(v, 'size-divisible', { integer: true, min: 32 }),
     }),
     iters,
     seed,
@@ -312,6 +335,7 @@ async function run(argv: string[]): Promise<number> {
   }
   try {
     if (!resumed && v['exist-ok'] === true) clearRun(outDir);
+    if (auto) saveAutoConfig(outDir, cfg, auto.text);
     if (resumed) {
       await trainer.resume();
       if (!quiet) {

@@ -6,7 +6,8 @@ import { fs } from '../platform/files.js';
 import { InputError } from '../core/errors.js';
 import { type AnchorConfig, RETINANET_ANCHOR_CONFIG } from '../detection/anchors.js';
 import type { BoxLoss, ClassificationLoss } from '../detection/losses.js';
-import type { ResNetDepth } from '../nn/resnet.js';
+import type { BackboneNorm, ResNetDepth } from '../nn/resnet.js';
+import type { FpnNorm } from './fpn.js';
 
 export interface RetinaNetConfig {
   /** Architecture name, recorded in checkpoints. */
@@ -24,11 +25,19 @@ export interface RetinaNetConfig {
      * `retinanet_resnet50_fpn` weights, which torchvision loads with `overwrite_eps(model, 0.0)`.
      */
     bnEps: number;
+    /**
+     * Normalisation after each conv: 'frozen_bn' (torchvision's detection default, for
+     * pretrained weights) or 'group_norm' (trainable GroupNorm, for training from scratch; same
+     * parameter names, no running statistics). See src/nn/resnet.ts.
+     */
+    norm: BackboneNorm;
   };
   fpn: {
     channels: number;
     /** Input of P6: 'p5' (torchvision v1) or 'c5' (paper, detectron2, torchvision v2). */
     p6From: 'p5' | 'c5';
+    /** 'none' (torchvision's default) or 'group_norm' after each inner and layer block conv. */
+    norm: FpnNorm;
   };
   head: {
     /** Conv layers per subnet (4 in the paper). */
@@ -86,8 +95,8 @@ function base(): RetinaNetConfig {
   return {
     name: 'retinanet_resnet50_fpn',
     numClasses: 91,
-    backbone: { depth: 50, trainableLayers: 3, baseWidth: 64, bnEps: 1e-5 },
-    fpn: { channels: 256, p6From: 'p5' },
+    backbone: { depth: 50, trainableLayers: 3, baseWidth: 64, bnEps: 1e-5, norm: 'frozen_bn' },
+    fpn: { channels: 256, p6From: 'p5', norm: 'none' },
     head: { convs: 4, groupNorm: false, priorProbability: 0.01 },
     anchors: {
       sizes: RETINANET_ANCHOR_CONFIG.sizes.map((s) => [...s]),
@@ -120,11 +129,23 @@ export const ARCHITECTURES: Record<string, () => RetinaNetConfig> = {
   retinanet_resnet18_fpn_small: () => {
     const c = base();
     c.name = 'retinanet_resnet18_fpn_small';
-    c.backbone = { depth: 18, trainableLayers: 5, baseWidth: 64, bnEps: 1e-5 };
-    c.fpn = { channels: 128, p6From: 'c5' };
+    c.backbone = { depth: 18, trainableLayers: 5, baseWidth: 64, bnEps: 1e-5, norm: 'frozen_bn' };
+    c.fpn = { channels: 128, p6From: 'c5', norm: 'none' };
     c.head.convs = 2;
     c.transform.minSize = 512;
     c.transform.maxSize = 683;
+    return c;
+  },
+  /**
+   * retinanet_resnet18_fpn_small for training from scratch: GroupNorm in the backbone, FPN and
+   * heads (He et al., Rethinking ImageNet Pre-training; detectron2's scratch configs).
+   */
+  retinanet_resnet18_fpn_gn: () => {
+    const c = ARCHITECTURES['retinanet_resnet18_fpn_small']!();
+    c.name = 'retinanet_resnet18_fpn_gn';
+    c.backbone.norm = 'group_norm';
+    c.fpn.norm = 'group_norm';
+    c.head.groupNorm = true;
     return c;
   },
 };
@@ -184,10 +205,12 @@ export function validateConfig(c: RetinaNetConfig): RetinaNetConfig {
   if (!isInt(c.backbone.baseWidth, 8, LIMITS.baseWidth)) bad('backbone.baseWidth', `at most ${LIMITS.baseWidth}`, c.backbone.baseWidth);
   if (!isInt(c.backbone.trainableLayers, 0, 5)) bad('backbone.trainableLayers', 'an integer from 0 to 5', c.backbone.trainableLayers);
   if (!(isFiniteNumber(c.backbone.bnEps) && c.backbone.bnEps >= 0 && c.backbone.bnEps < 1)) bad('backbone.bnEps', '>= 0 and < 1', c.backbone.bnEps);
+  if (c.backbone.norm !== 'frozen_bn' && c.backbone.norm !== 'group_norm') bad('backbone.norm', "'frozen_bn' or 'group_norm'", c.backbone.norm);
   if (!Number.isInteger(c.numClasses) || c.numClasses < 1) throw new InputError(`config: numClasses must be a positive integer, got ${show(c.numClasses)}`);
   if (c.numClasses > LIMITS.numClasses) bad('numClasses', `at most ${LIMITS.numClasses}`, c.numClasses);
   if (!isInt(c.fpn.channels, 1, LIMITS.channels)) bad('fpn.channels', `an integer from 1 to ${LIMITS.channels}`, c.fpn.channels);
   if (c.fpn.p6From !== 'p5' && c.fpn.p6From !== 'c5') bad('fpn.p6From', "'p5' or 'c5'", c.fpn.p6From);
+  if (c.fpn.norm !== 'none' && c.fpn.norm !== 'group_norm') bad('fpn.norm', "'none' or 'group_norm'", c.fpn.norm);
   if (!isInt(c.head.convs, 0, LIMITS.convs)) bad('head.convs', `an integer from 0 to ${LIMITS.convs}`, c.head.convs);
   if (typeof c.head.groupNorm !== 'boolean') bad('head.groupNorm', 'true or false', c.head.groupNorm);
   if (!(isFiniteNumber(c.head.priorProbability) && c.head.priorProbability > 0 && c.head.priorProbability < 1)) bad('head.priorProbability', 'a number in (0, 1)', c.head.priorProbability);

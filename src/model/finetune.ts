@@ -34,7 +34,7 @@ export function describeLoad(report: WeightsLoadReport, config: RetinaNetConfig,
   const loaded = report.loaded.length;
   const backboneOnly = report.loaded.every((n) => n.startsWith('backbone.body.')) && report.initialized.some((n) => !n.startsWith(CLASSIFIER_PREFIX));
   if (backboneOnly) {
-    return `backbone from ${shown}: ${loaded} tensors loaded into backbone.body.* (BatchNorm statistics included), FPN and heads initialised`;
+    return `backbone from ${shown}: ${loaded} tensors loaded into backbone.body.* (${config.backbone.norm === 'group_norm' ? 'GroupNorm affines' : 'BatchNorm statistics'} included), FPN and heads initialised`;
   }
   if (report.initialized.length > 0) {
     const prior = config.head.priorProbability;

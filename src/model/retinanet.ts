@@ -29,8 +29,8 @@ export function buildRetinaNet(graph: Graph, store: ParameterStore, images: Tens
   if (c !== 3) throw new GraphError(`RetinaNet: images must have 3 channels, got ${c}`);
   if (h % 32 !== 0 || w % 32 !== 0) throw new GraphError(`RetinaNet: image size ${h}x${w} must be a multiple of 32 (pad the batch)`);
   const s = { graph, store };
-  const [, c3, c4, c5] = resnet(s, images, cfg.backbone.depth, 'backbone.body.', cfg.backbone.baseWidth, cfg.backbone.bnEps);
-  const features = fpn(s, [c3, c4, c5], cfg.fpn.channels, cfg.fpn.p6From);
+  const [, c3, c4, c5] = resnet(s, images, cfg.backbone.depth, 'backbone.body.', cfg.backbone.baseWidth, cfg.backbone.bnEps, cfg.backbone.norm);
+  const features = fpn(s, [c3, c4, c5], cfg.fpn.channels, cfg.fpn.p6From, 'backbone.fpn.', cfg.fpn.norm);
   const a = anchorsPerLocationOf(cfg);
   const grids = gridSizesFor(h, w, STRIDES);
   features.forEach((f, l) => {
@@ -42,15 +42,19 @@ export function buildRetinaNet(graph: Graph, store: ParameterStore, images: Tens
 
 /**
  * torchvision's trainable_backbone_layers: parameters of the last `trainableLayers` backbone
- * stages (layer4, layer3, ..., conv1+bn1) train; FPN and heads always train; BN never does.
+ * stages (layer4, layer3, ..., conv1+bn1) train; FPN and heads always train; frozen BatchNorm
+ * never does. A GroupNorm backbone's norm affine (`bn*`, `downsample.1`) trains with its stage,
+ * as torchvision's `_resnet_fpn_extractor` leaves it (it freezes whole stages only).
  */
 export function applyTrainableLayers(store: ParameterStore, cfg: RetinaNetConfig): void {
   const stages = ['layer4', 'layer3', 'layer2', 'layer1', 'conv1'].slice(0, cfg.backbone.trainableLayers);
+  // torchvision trains the stem's norm with all five stages (`layers_to_train.append("bn1")`).
+  if (cfg.backbone.trainableLayers === 5) stages.push('bn1');
   store.setTrainable((name) => {
     if (/\.(running_mean|running_var)$/.test(name)) return false;
     if (!name.startsWith('backbone.body.')) return true;
     const rest = name.slice('backbone.body.'.length);
-    if (/(^|\.)(bn\d|downsample\.1)\./.test(rest)) return false; // frozen BatchNorm affine
+    if (cfg.backbone.norm === 'frozen_bn' && /(^|\.)(bn\d|downsample\.1)\./.test(rest)) return false; // frozen BatchNorm affine
     return stages.some((st) => rest.startsWith(`${st}.`));
   });
 }

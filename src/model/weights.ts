@@ -251,7 +251,9 @@ export async function readBackboneWeights(file: string, shapes: ReadonlyMap<stri
     ? `\n  (${file} holds a whole RetinaNet: load it as weights, --weights, not as backbone weights)`
     : fileDepth && modelDepth && fileDepth !== modelDepth
       ? `\n  (${file} holds a ResNet-${fileDepth}; the model's backbone is a ResNet-${modelDepth}: choose an architecture or config with backbone depth ${fileDepth})`
-      : '';
+      : [...st.tensors.keys()].some((n) => n.endsWith('.running_mean')) && !shapes.has(`${BACKBONE_PREFIX}bn1.running_mean`)
+        ? `\n  (${file} is a BatchNorm ResNet and the model's backbone uses GroupNorm (backbone.norm 'group_norm'): its statistics have nowhere to go; load it into a frozen_bn backbone such as retinanet_resnet18_fpn_small, or use a GroupNorm checkpoint)`
+        : '';
   const out = matchTensors(file, st, backbone, `the ResNet backbone of ${describeModel}`, (n) => (n.startsWith('fc.') ? null : BACKBONE_PREFIX + n), () => false, hint);
   out.report.initialized = [...shapes.keys()].filter((n) => !backbone.has(n));
   return out;

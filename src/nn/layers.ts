@@ -75,6 +75,20 @@ export function convFrozenBn(s: Scope, convName: string, bnName: string, x: Tens
   return op.conv(x, folded, shift, { strides: opts.stride ?? 1, pads: opts.padding ?? 0 });
 }
 
+/**
+ * Groups of the GroupNorm over `channels` channels: 32, as torchvision's GroupNorm(32, c) and
+ * the GroupNorm paper's default, but never fewer than 2 channels per group. At torchvision's
+ * widths (64 and up) this is always 32 (its narrowest layer, 64 channels, has 2 per group);
+ * narrower CPU-sized models (base width 32: 32-channel stem) get 16 groups of 2 there rather
+ * than 32 of 1, which would be instance normalisation, clearly worse in Wu and He's
+ * "Group Normalization" (2018), Table 3. Group counts change no parameter shape.
+ */
+export function groupNormGroups(channels: number): number {
+  let g = Math.min(32, Math.max(1, Math.floor(channels / 2)));
+  while (channels % g !== 0) g--;
+  return g;
+}
+
 /** torch.nn.GroupNorm with affine `${name}.weight` / `${name}.bias` [C]. */
 export function groupNorm(s: Scope, name: string, x: Tensor, groups: number, eps = 1e-5): Tensor {
   const c = x.shape[1]!;

@@ -111,7 +111,9 @@ export async function readVoc(root: string, options: ReadOptions, log: ProblemLo
   const classes = options.classesFile ? await readClassList(options.classesFile) : inferClassList(files.flatMap((f) => f.objects.map((o) => o.name)), true);
   const labelOf = new Map(classes.names.map((n, i) => [n, i]));
   const builder = new DatasetBuilder(log, classes.names, classes.ids);
-  const imagesDir = layout.images ?? path.dirname(layout.annotations);
+  // No image folder found: a plain folder holds its images beside the XML files (labelImg's
+  // default); Annotations/ without JPEGImages/ has them in the root.
+  const imagesDir = layout.images ?? (layout.annotations === path.resolve(root) ? layout.annotations : path.dirname(layout.annotations));
   files.forEach((f, i) => {
     const img = builder.addImage(i + 1, path.join(imagesDir, f.filename), { file: f.xmlPath }, f.width, f.height);
     for (const o of f.objects) {

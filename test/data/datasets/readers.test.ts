@@ -94,6 +94,20 @@ test('VOC: split list, difficult flag, VOC class order, problems with file and l
   await assert.rejects(loadDataset(path.join(dir, 'voc'), { split: 'nope' }), /ImageSets\/Main\/nope\.txt: split 'nope' not found/);
 });
 
+test('VOC: a plain folder with the images beside the XML files (labelImg), with or without ImageSets', async () => {
+  await put('photos/a.jpg', await png(50, 40));
+  await put('photos/b.jpg', await png(50, 40));
+  await put('photos/a.xml', vocXml('a.jpg', obj('raccoon', [1, 2, 30, 20])));
+  await put('photos/b.xml', vocXml('b.jpg', obj('raccoon', [5, 5, 40, 30])));
+  const all = await loadDataset(path.join(dir, 'photos'), { checkImages: 'header' });
+  assert.deepEqual(all.problems.map(formatProblem), []);
+  assert.deepEqual(all.dataset.images.map((im) => im.file), [path.join(dir, 'photos/a.jpg'), path.join(dir, 'photos/b.jpg')]);
+  await put('photos/ImageSets/Main/test.txt', 'b\n');
+  const test = await loadDataset(path.join(dir, 'photos'), { split: 'test', checkImages: 'header' });
+  assert.deepEqual(test.problems.map(formatProblem), []);
+  assert.deepEqual(test.dataset.images.map((im) => im.file), [path.join(dir, 'photos/b.jpg')]);
+});
+
 test('CSV (keras-retinanet): empty-image rows, classes file with ids, malformed lines named by line', async () => {
   await put('csv/img/a.png', await png(30, 30));
   await put('csv/img/b.png', await png(30, 30));
