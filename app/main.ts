@@ -22,6 +22,18 @@ let shown: Shown[] = [];
 let current = -1;
 let nextImageId = 1;
 let datasetFolder: string | undefined;
+/** What the next fine-tuning trains on: the mounted dataset or the boxes drawn by hand. */
+let trainOn: 'dataset' | 'hand' | undefined;
+
+interface HandImage {
+  file: File;
+  bitmap: ImageBitmap;
+  boxes: number[][];
+  labels: number[];
+}
+const hand: HandImage[] = [];
+let handCurrent = -1;
+let dragFrom: [number, number] | undefined;
 let stopTraining: AbortController | undefined;
 
 function setStatus(text: string, error = false): void {
@@ -51,7 +63,7 @@ function describeModel(m: RetinaNet): string {
 async function useModel(m: RetinaNet): Promise<void> {
   model = m;
   setStatus(describeModel(m));
-  $<HTMLButtonElement>('train').disabled = datasetFolder === undefined;
+  $<HTMLButtonElement>('train').disabled = trainOn === undefined;
   // Detections of the images on show, again with this model.
   for (const s of shown) s.det = await m.detect(s.bitmap);
   draw();
@@ -147,6 +159,7 @@ async function mountDataset(mount: () => Promise<string>, name: string): Promise
     const folder = await mount();
     const { dataset, format, problems } = await loadDataset(folder);
     datasetFolder = folder;
+    trainOn = 'dataset';
     out.textContent = `${name}: ${format}, ${dataset.images.length} images, ${dataset.classNames.length} classes (${dataset.classNames.slice(0, 6).join(', ')}${dataset.classNames.length > 6 ? ', …' : ''})${problems.length ? `, ${problems.length} problems` : ''}`;
     out.className = '';
     $<HTMLButtonElement>('train').disabled = model === undefined;
@@ -156,18 +169,124 @@ async function mountDataset(mount: () => Promise<string>, name: string): Promise
   }
 }
 
+// ---- Boxes drawn by hand ----
+
+function handClasses(): string[] {
+  return $<HTMLInputElement>('hand-classes').value.split(',').map((c) => c.trim()).filter((c) => c.length > 0);
+}
+
+function refreshHandClasses(): void {
+  const select = $<HTMLSelectElement>('hand-class');
+  const keep = select.value;
+  select.replaceChildren(...handClasses().map((c, i) => new Option(c, String(i))));
+  if (keep && Number(keep) < select.options.length) select.value = keep;
+}
+
+function drawHand(preview?: number[]): void {
+  const canvas = $<HTMLCanvasElement>('hand-canvas');
+  const h = hand[handCurrent];
+  const boxes = hand.reduce((n, x) => n + x.boxes.length, 0);
+  $('hand-status').textContent = `${boxes} boxes on ${hand.filter((x) => x.boxes.length > 0).length} of ${hand.length} images`;
+  document.body.dataset['handBoxes'] = String(boxes);
+  if (!h) return;
+  canvas.width = h.bitmap.width;
+  canvas.height = h.bitmap.height;
+  const ctx = canvas.getContext('2d')!;
+  ctx.drawImage(h.bitmap, 0, 0);
+  ctx.lineWidth = Math.max(2, Math.round(h.bitmap.width / 300));
+  const names = handClasses();
+  ctx.font = `${5 * ctx.lineWidth + 6}px system-ui, sans-serif`;
+  h.boxes.forEach((b, k) => {
+    ctx.strokeStyle = ctx.fillStyle = colour(h.labels[k]!);
+    ctx.strokeRect(b[0]!, b[1]!, b[2]! - b[0]!, b[3]! - b[1]!);
+    ctx.fillText(names[h.labels[k]!] ?? String(h.labels[k]), b[0]! + 3, b[1]! + 5 * ctx.lineWidth + 6);
+  });
+  if (preview) {
+    ctx.setLineDash([6, 4]);
+    ctx.strokeStyle = '#000';
+    ctx.strokeRect(preview[0]!, preview[1]!, preview[2]! - preview[0]!, preview[3]! - preview[1]!);
+    ctx.setLineDash([]);
+  }
+}
+
+/** A mouse position in the image's pixels. */
+function handPoint(e: MouseEvent): [number, number] {
+  const canvas = $<HTMLCanvasElement>('hand-canvas');
+  const r = canvas.getBoundingClientRect();
+  return [((e.clientX - r.left) * canvas.width) / r.width, ((e.clientY - r.top) * canvas.height) / r.height];
+}
+
+async function addHandImages(files: Iterable<File>): Promise<void> {
+  const select = $<HTMLSelectElement>('hand-image');
+  for (const file of files) {
+    hand.push({ file, bitmap: await createImageBitmap(file, { imageOrientation: 'from-image' }), boxes: [], labels: [] });
+    select.append(new Option(file.name, String(hand.length - 1)));
+  }
+  handCurrent = hand.length - 1;
+  select.value = String(handCurrent);
+  drawHand();
+}
+
+function wireHand(): void {
+  refreshHandClasses();
+  $<HTMLInputElement>('hand-classes').oninput = () => {
+    refreshHandClasses();
+    drawHand();
+  };
+  $<HTMLInputElement>('hand-input').onchange = (e) => void addHandImages((e.target as HTMLInputElement).files ?? []);
+  $<HTMLSelectElement>('hand-image').onchange = (e) => {
+    handCurrent = Number((e.target as HTMLSelectElement).value);
+    drawHand();
+  };
+  $('hand-undo').onclick = () => {
+    const h = hand[handCurrent];
+    h?.boxes.pop();
+    h?.labels.pop();
+    drawHand();
+  };
+  const canvas = $<HTMLCanvasElement>('hand-canvas');
+  const box = (a: [number, number], b: [number, number]): number[] => [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
+  canvas.onmousedown = (e) => {
+    if (hand[handCurrent]) dragFrom = handPoint(e);
+  };
+  canvas.onmousemove = (e) => {
+    if (dragFrom) drawHand(box(dragFrom, handPoint(e)));
+  };
+  canvas.onmouseup = (e) => {
+    const h = hand[handCurrent];
+    if (!dragFrom || !h) return;
+    const b = box(dragFrom, handPoint(e));
+    dragFrom = undefined;
+    if (b[2]! - b[0]! >= 4 && b[3]! - b[1]! >= 4) {
+      h.boxes.push(b);
+      h.labels.push(Number($<HTMLSelectElement>('hand-class').value || 0));
+      trainOn = 'hand';
+      $<HTMLButtonElement>('train').disabled = model === undefined;
+    }
+    drawHand();
+  };
+}
+
 async function fineTune(): Promise<void> {
-  if (!model || !datasetFolder) return;
+  if (!model || trainOn === undefined) return;
   const iters = Math.max(1, Math.floor(Number($<HTMLInputElement>('iters').value)));
   const batchSize = Math.max(1, Math.floor(Number($<HTMLInputElement>('batch').value)));
   const lr = Number($<HTMLInputElement>('lr').value);
   const status = $('train-status');
+  delete document.body.dataset['trained'];
   $<HTMLButtonElement>('train').disabled = true;
   $<HTMLButtonElement>('stop').disabled = false;
   stopTraining = new AbortController();
   try {
-    const { dataset } = await loadDataset(datasetFolder);
-    const { tuned, trainer } = await model.fineTune(datasetSource(dataset), { iters, batchSize, lr, warmupIters: Math.min(10, Math.floor(iters / 5)) });
+    const options = { iters, batchSize, lr, warmupIters: Math.min(10, Math.floor(iters / 5)) };
+    let data: Parameters<RetinaNet['fineTune']>[0];
+    if (trainOn === 'hand') {
+      const labelled = hand.filter((h) => h.boxes.length > 0);
+      data = { classNames: handClasses(), images: labelled.map((h) => ({ image: h.file, boxes: h.boxes, labels: h.labels })) };
+    } else {
+      data = datasetSource((await loadDataset(datasetFolder!)).dataset);
+    }
+    const { tuned, trainer } = await model.fineTune(data, options);
     status.textContent = `step 0 of ${iters}: compiling the training graph…`;
     const result = await trainer.run({
       signal: stopTraining.signal,
@@ -243,6 +362,7 @@ async function start(): Promise<void> {
     const file = (e.target as HTMLInputElement).files?.[0];
     if (file) void mountDataset(() => mountZip(file), file.name);
   };
+  wireHand();
   $('train').onclick = () => void fineTune();
   $('stop').onclick = () => stopTraining?.abort();
   $('download-weights').onclick = async () => {

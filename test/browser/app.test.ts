@@ -2,7 +2,8 @@
  * The web app of `retinanet serve` in Chromium: it loads the served weights, detects on a picked
  * photo and draws the boxes (the canvas differs from the bare photo), the score slider hides
  * them, the COCO results JSON downloads; then fine-tuning on a zipped VOC set runs a few steps
- * with a falling loss, and the weights download.
+ * with a falling loss, and the weights download; then boxes drawn by hand (mouse drags) train a
+ * one-class model for a few steps, which detection then uses.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +29,7 @@ function readable(p: string): boolean {
   }
 }
 
-test('the web app: detect, draw, slider, COCO JSON; fine-tune with a falling loss, download weights', { skip, timeout: 600_000 }, async () => {
+test('the web app: detect, draw, slider, COCO JSON; fine-tune with a falling loss, download weights; boxes drawn by hand', { skip, timeout: 600_000 }, async () => {
   await ensureBundle();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'retinanet-app-'));
   const { chromium } = await import('playwright-core');
@@ -116,6 +117,28 @@ test('the web app: detect, draw, slider, COCO JSON; fine-tune with a falling los
     assert.ok(weights && sidecar, `both files download: ${downloads.map((d) => d.name).join(', ')}`);
     assert.ok(decodeSafetensors(readFileSync(weights.file)).tensors.size > 0);
     assert.deepEqual((JSON.parse(readFileSync(sidecar.file, 'utf8')) as { classNames: string[] }).classNames, ['RBC', 'WBC']);
+
+    // Boxes drawn by hand: one class, two boxes dragged on a photo, a few steps.
+    await page.fill('#hand-classes', 'cell');
+    await page.setInputFiles('#hand-input', PHOTO);
+    await page.waitForSelector('body[data-hand-boxes="0"]');
+    const area = (await page.locator('#hand-canvas').boundingBox())!;
+    for (const [a, b, c, d] of [[0.1, 0.1, 0.4, 0.5], [0.5, 0.4, 0.8, 0.9]] as const) {
+      await page.mouse.move(area.x + a * area.width, area.y + b * area.height);
+      await page.mouse.down();
+      await page.mouse.move(area.x + c * area.width, area.y + d * area.height, { steps: 4 });
+      await page.mouse.up();
+    }
+    await page.waitForSelector('body[data-hand-boxes="2"]', { timeout: 10_000 }).catch(fail('drawing boxes'));
+    await page.fill('#iters', '3');
+    await page.click('#train');
+    await page.waitForSelector('body[data-trained]', { timeout: 400_000 }).catch(fail('fine-tune on hand-drawn boxes'));
+    assert.equal(await page.$eval('body', (b) => (b as HTMLElement).dataset['trained']), 'done', await page.textContent('#train-status') ?? '');
+    const handLosses = JSON.parse(await page.$eval('body', (b) => (b as HTMLElement).dataset['losses']!)) as number[];
+    console.log(`# fine-tune on hand-drawn boxes: ${handLosses.map((l) => l.toFixed(4)).join(' ')}`);
+    assert.equal(handLosses.length, 3);
+    assert.ok(handLosses.every(Number.isFinite));
+    assert.match(await page.textContent('#status') ?? '', /1 classes/, 'detection now uses the one-class model');
   } finally {
     await browser.close();
     await server.close();
