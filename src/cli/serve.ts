@@ -12,8 +12,8 @@ const help = `Usage: retinanet serve [--weights W] [--port 8080] [--host 127.0.0
 Serves the web app on this machine: detect in the browser tab (drop or pick images, boxes
 with class names and scores, a score slider, COCO results JSON to download) and fine-tune
 the model there on a small labelled set (a COCO/VOC/CSV/YOLO folder or zip chosen in the
-page), with a live loss curve, then download the weights (safetensors + .json sidecar,
-which 'retinanet detect --weights' reads). Everything runs in the browser (onnxruntime-web:
+page, or boxes drawn by hand on a few images), with a live loss curve, then download the
+weights (safetensors + .json sidecar, which 'retinanet detect --weights' reads). Everything runs in the browser (onnxruntime-web:
 WebGPU when offered, else WebAssembly, multi-threaded: the server sends the COOP/COEP
 headers); the server only hands out its own files and the weights given.
 
