@@ -1,6 +1,6 @@
 /**
  * The web app of `retinanet serve` in Chromium: it loads the served weights, detects on a picked
- * photo and draws the boxes (the canvas differs from the bare photo), the score slider hides
+ * (and on a dropped) photo and draws the boxes (the canvas differs from the bare photo), the score slider hides
  * them, the COCO results JSON downloads; then fine-tuning on a zipped VOC set runs a few steps
  * with a falling loss, and the weights download; then boxes drawn by hand (mouse drags) train a
  * one-class model for a few steps, which detection then uses.
@@ -88,6 +88,16 @@ test('the web app: detect, draw, slider, COCO JSON; fine-tune with a falling los
     assert.equal(json.suggestedFilename(), 'detections.json');
     assert.equal(results.length, shown, 'the JSON holds every detection');
     assert.ok(results.every((r) => r.image_id === 1 && r.bbox.length === 4 && r.score >= 0.05 && (model.categoryIds ?? []).includes(r.category_id)));
+
+    // A dropped image is detected on too.
+    await page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'dropped.jpg', { type: 'image/jpeg' }));
+      document.getElementById('drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, readFileSync(path.join(BCCD, 'JPEGImages/BloodImage_00000.jpg')).toString('base64'));
+    await page.waitForSelector('body[data-detected="2"]', { timeout: 180_000 }).catch(fail('drop'));
+    assert.equal(await page.$eval('#image-select', (e) => (e as HTMLSelectElement).options.length), 2);
 
     // Fine-tune on the zipped VOC set.
     await page.click('#tab-tune');
