@@ -42,10 +42,13 @@ if [ "${WITH_NODE:-0}" = 1 ]; then
 fi
 
 ort=node_modules/onnxruntime-node/bin/napi-v6
+# protobufjs: onnx-proto needs only protobufjs/minimal (src/); its cli (20 MB) and browser dist are left out.
+export XZ_OPT=${XZ_OPT:--6 -T0}
 tar -cJf "$PACK/scratch.tar.xz" \
   --exclude="$ort/darwin" --exclude="$ort/win32" --exclude="$ort/linux/arm64" \
   --exclude=node_modules/typescript --exclude=node_modules/fast-check --exclude=node_modules/@types \
   --exclude=node_modules/pure-rand --exclude=node_modules/undici-types --exclude=node_modules/.cache \
+  --exclude=node_modules/protobufjs/cli --exclude=node_modules/protobufjs/dist --exclude='*.d.ts' --exclude='*.map' \
   dist/src dist/bench node_modules -C "$stage" "$PACK"
 ls -l "$PACK/scratch.tar.xz" | awk '{printf "%s: %.1f MiB\n", $NF, $5 / 1048576}'
 echo "tracked files: $(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | awk '{printf "%.1f MiB", $1 / 1048576}') (the run tool takes at most 64 MiB in all)"
