@@ -31,6 +31,7 @@ export const BENCHMARKS: readonly BenchmarkInfo[] = [
   { name: 'bccd', summary: 'BCCD from scratch for the same wall-clock time as torchvision, COCO AP on test.txt (long: ~35 min)', flags: '[--data DIR] [--tv-iters N] [--seed S] [--lr X] [--threads N] [--out DIR]', threads: true },
   { name: 'scratch', summary: 'from scratch at equal wall-clock time: today\'s BCCD recipe, the automatic recipe, torchvision with it; COCO AP on held-out images (3 x --budget)', flags: '[--data bccd|raccoon [--root DIR] | --train P --test P] [--budget 15m] [--runs today,auto,torchvision] [--seed S] [--threads N] [--out DIR]; --merge DIR,DIR,... [--out DIR]', threads: true },
   { name: 'train-step', summary: 'retinanet_resnet50_fpn SGD step, batch 2 x 512x512: time and peak RSS (vs torchvision)', flags: '[--threads N] [--runs N] [--rounds R] [--batch N] [--size S] [--classes K]', threads: true },
+  { name: 'browser', summary: 'detect per image and a training step in Chromium (onnxruntime-web, wasm threads) vs Node, same model and image', flags: '[--arch A] [--size HxW] [--train-size HxW] [--runs N] [--threads N] [--no-train]', threads: true },
   { name: 'export', summary: 'retinanet_resnet50_fpn exported to ONNX, float32 vs int8 detect per image on 512x640 (and RetinaNet.detect)', flags: '[--threads N] [--runs N] [--rounds R] [--size HxW] [--calibrate-images N] [--weights FILE]', threads: true },
   { name: 'queue', summary: 'detect throughput over the BullMQ queue with 1 and N workers vs one process (needs redis-server)', flags: '[--images N] [--size HxW] [--workers N] [--threads T] [--shard-size S]', threads: true },
   { name: 'paper', summary: "the focal loss paper's Table 1a-1d, prior check and Figure 4 in miniature on a COCO-imbalanced synthetic set (smoke: seconds; mini: ~3 h on 2 cores)", flags: '[--preset mini|full|smoke] [--seeds N] [--seed S] [--json] [--out DIR] [--rows FILTER] [--jobs J] [--threads T] [--lr X] [--list] (--help for all)', threads: true },
@@ -98,6 +99,7 @@ async function runScript(info: BenchmarkInfo, argv: string[]): Promise<number> {
     export: () => import('../../bench/export.js'),
     queue: () => import('../../bench/queue.js'),
     paper: () => import('../../bench/paper.js'),
+    browser: () => import('../../bench/browser.js'),
     scratch: () => import('../../bench/scratch.js'),
   };
   const load = modules[info.name];
@@ -124,4 +126,4 @@ async function helpFor(argv: string[]): Promise<string | undefined> {
   return (await import('../../bench/paper.js')).PAPER_HELP;
 }
 
-export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd, scratch, export, queue, paper)', help, helpFor, run };
+export const benchCommand: Command = { name: 'bench', summary: 'run a benchmark (engine, eval, nms, postprocess, targets, detect, train-step, ablation, bccd, scratch, browser, export, queue, paper)', help, helpFor, run };

@@ -11,6 +11,7 @@ import { benchCommand } from './bench.js';
 import { weightsCommand } from './weights.js';
 import { workerCommand } from './worker.js';
 import { exportTorchCommand } from './export_torch.js';
+import { serveCommand } from './serve.js';
 
 /** All sub-commands, in the order `retinanet --help` lists them. Add one import + one entry per command. */
 export const commands: Command[] = [
@@ -25,5 +26,6 @@ export const commands: Command[] = [
   dataCommand,
   anchorsCommand,
   weightsCommand,
+  serveCommand,
   benchCommand,
 ];

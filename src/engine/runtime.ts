@@ -3,8 +3,9 @@
  * an InferenceSession once, then run many times with host buffers as feeds. Graphs have static
  * shapes, so a `SessionCache` keeps one compiled session per input-shape key.
  */
-import os from 'node:os';
-import ort from 'onnxruntime-node';
+import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
+import { ort } from '../platform/ort.js';
+import { system } from '../platform/system.js';
 import { type DType, type Graph, GraphError, type HostArray, type Tensor, dtypeOfArray } from './graph.js';
 import { outputName, requiredSubgraph, serialize } from './onnx.js';
 
@@ -21,10 +22,10 @@ export interface RuntimeOptions {
 
 /** Default thread count: every core the process may use. */
 export function defaultThreads(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return system.defaultThreads();
 }
 
-const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
+const ORT_TYPE: Record<DType, OrtTensor.Type> = {
   float32: 'float32',
   float64: 'float64',
   int64: 'int64',
@@ -37,7 +38,7 @@ const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
 /** A compiled graph: feed host arrays by input name, get host arrays back in output order. */
 export class Executable {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: InferenceSession,
     /** Inputs the compiled graph needs, with their dtypes and shapes. */
     readonly inputs: readonly Tensor[],
     readonly outputs: readonly Tensor[],
@@ -51,12 +52,13 @@ export class Executable {
     const { leaves } = requiredSubgraph(graph, outputs);
     const inputs = [...leaves].filter((t) => t.source !== 'constant' && !opts.bake?.has(t.name));
     const session = await ort.InferenceSession.create(bytes, {
+      ...ort.sessionOptions(),
       intraOpNumThreads: opts.threads ?? defaultThreads(),
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: opts.optimization ?? 'all',
-      ...(process.env['RETINANET_ORT_ARENA'] === '0' ? { enableCpuMemArena: false } : {}),
-      ...(process.env['RETINANET_ORT_MEMPATTERN'] === '0' ? { enableMemPattern: false } : {}),
+      ...(system.env('RETINANET_ORT_ARENA') === '0' ? { enableCpuMemArena: false } : {}),
+      ...(system.env('RETINANET_ORT_MEMPATTERN') === '0' ? { enableMemPattern: false } : {}),
       ...(opts.profilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profilePrefix } : {}),
     });
     return new Executable(session, inputs, outputs, bytes.byteLength);
@@ -65,7 +67,7 @@ export class Executable {
   /** Runs the graph. Every input listed in `inputs` must be fed with a buffer of matching size and type. */
   async run(feeds: Readonly<Record<string, HostArray>> | ReadonlyMap<string, HostArray>): Promise<HostArray[]> {
     const get = (name: string): HostArray | undefined => (feeds instanceof Map ? feeds.get(name) : (feeds as Record<string, HostArray>)[name]);
-    const ortFeeds: Record<string, ort.Tensor> = {};
+    const ortFeeds: Record<string, OrtTensor> = {};
     for (const t of this.inputs) {
       const data = get(t.name);
       if (!data) throw new GraphError(`missing feed for input '${t.name}' (${t.dtype}[${t.shape.join(', ')}])`);
@@ -75,7 +77,7 @@ export class Executable {
       ortFeeds[t.name] = new ort.Tensor(ORT_TYPE[t.dtype], data as never, [...t.shape]);
     }
     const names = this.outputs.map(outputName);
-    const result = process.env['RETINANET_ORT_SHRINK'] === '1' ? await this.session.run(ortFeeds, names, { extra: { memory: { enable_memory_arena_shrinkage: 'cpu:0' } } }) : await this.session.run(ortFeeds, names);
+    const result = system.env('RETINANET_ORT_SHRINK') === '1' ? await this.session.run(ortFeeds, names, { extra: { memory: { enable_memory_arena_shrinkage: 'cpu:0' } } }) : await this.session.run(ortFeeds, names);
     return names.map((n) => result[n]!.data as HostArray);
   }
 
@@ -171,11 +173,12 @@ const ORT_TO_DTYPE: Partial<Record<string, DType>> = { float32: 'float32', float
  * compiles one static graph per shape.
  */
 export class OnnxSession {
-  private constructor(private readonly session: ort.InferenceSession) {}
+  private constructor(private readonly session: InferenceSession) {}
 
   /** Loads and compiles the model (`model`: a file path or the model's bytes). */
   static async create(model: string | Uint8Array, opts: Pick<RuntimeOptions, 'threads' | 'optimization'> & { optimizedModelPath?: string } = {}): Promise<OnnxSession> {
-    const options: ort.InferenceSession.SessionOptions = {
+    const options: InferenceSession.SessionOptions = {
+      ...ort.sessionOptions(),
       intraOpNumThreads: opts.threads ?? defaultThreads(),
       interOpNumThreads: 1,
       executionMode: 'sequential',
@@ -196,7 +199,7 @@ export class OnnxSession {
 
   /** Runs the model on named feeds; returns every output (or those named in `outputs`) by name. */
   async run(feeds: Readonly<Record<string, ShapedArray>>, outputs: readonly string[] = this.session.outputNames): Promise<Record<string, ShapedArray>> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
+    const ortFeeds: Record<string, OrtTensor> = {};
     for (const [name, { data, dims }] of Object.entries(feeds)) {
       ortFeeds[name] = new ort.Tensor(ORT_TYPE[dtypeOfArray(data)], data as never, [...dims]);
     }

@@ -1,7 +1,10 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
 import { InputError } from '../core/errors.js';
+import { fs, path } from '../platform/files.js';
+import { images } from '../platform/image.js';
+import type { ImageEncoding } from '../platform/types.js';
+
+const { readFile, writeFile } = fs;
 
 /** An RGB image, CHW float32. `data.length === 3 * height * width`; values in [0, 1] unless normalized. */
 export interface RgbImage {
@@ -86,7 +89,7 @@ export async function decodeImage(bytes: Uint8Array, name = '<buffer>', options:
   // The header's size is checked first: a bomb is refused before any pixel is decoded.
   let header: { width?: number; height?: number };
   try {
-    header = await sharp(bytes, { limitInputPixels: false }).metadata();
+    header = await images.header(bytes);
   } catch (err) {
     throw new ImageError(`cannot decode image ${name}: ${describe(err)}`);
   }
@@ -96,16 +99,11 @@ export async function decodeImage(bytes: Uint8Array, name = '<buffer>', options:
     );
   }
   try {
-    // ignoreIcc: PIL (and so torchvision) ignores embedded colour profiles; converting with them
-    // would shift pixel values (by ~6/255 on some COCO images) away from what reference models saw.
-    const input = sharp(bytes, { failOn: 'error', ignoreIcc: true, limitInputPixels: Math.ceil(maxPixels) });
-    const { data, info } = await (options.autoOrient === false ? input : input.rotate())
-      .toColourspace('srgb')
-      .removeAlpha()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`unexpected ${info.channels} channels after conversion to RGB`);
-    return { data: hwcBytesToChw(data, info.width, info.height), width: info.width, height: info.height };
+    // The platform's decoder (sharp in Node) ignores embedded colour profiles, as PIL (and so
+    // torchvision) does: converting with them would shift pixel values (by ~6/255 on some COCO
+    // images) away from what reference models saw.
+    const { data, width, height } = await images.decode(bytes, { maxPixels, autoOrient: options.autoOrient !== false });
+    return { data: hwcBytesToChw(data, width, height), width, height };
   } catch (err) {
     throw new ImageError(`cannot decode image ${name}: ${describe(err)}`);
   }
@@ -113,7 +111,7 @@ export async function decodeImage(bytes: Uint8Array, name = '<buffer>', options:
 
 /** Reads and decodes an image file; see {@link decodeImage}. Errors name the file. */
 export async function loadImage(file: string, options: ImageDecodeOptions = {}): Promise<RgbImage> {
-  let bytes: Buffer;
+  let bytes: Uint8Array;
   try {
     bytes = await readFile(file);
   } catch (err) {
@@ -125,7 +123,7 @@ export async function loadImage(file: string, options: ImageDecodeOptions = {}):
 /** Width and height of an image file as {@link loadImage} would return them with the same options, read from the header only. */
 export async function imageSize(file: string, options: ImageDecodeOptions = {}): Promise<{ width: number; height: number }> {
   try {
-    const meta = await sharp(file).metadata();
+    const meta = await images.fileHeader(file);
     if (meta.width === undefined || meta.height === undefined) throw new Error('no size in header');
     const swap = options.autoOrient !== false && (meta.orientation ?? 1) >= 5; // EXIF orientations 5-8 are transposed
     return swap ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height };
@@ -136,8 +134,13 @@ export async function imageSize(file: string, options: ImageDecodeOptions = {}):
 
 /** Encodes an RGB CHW image ([0, 1]) as PNG, or JPEG (quality 90) when `file` ends in .jpg/.jpeg, or WebP for .webp, and writes it. */
 export async function saveImage(image: RgbImage, file: string): Promise<void> {
-  const raw = sharp(chwToHwcBytes(image), { raw: { width: image.width, height: image.height, channels: 3 } });
-  await writeFile(file, await encodeByExtension(raw, file));
+  await writeFile(file, await images.encode({ data: chwToHwcBytes(image), width: image.width, height: image.height }, encodingFor(file)));
+}
+
+/** The encoding an output file's extension asks for (png default). */
+function encodingFor(file: string): ImageEncoding {
+  const ext = path.extname(file).toLowerCase();
+  return ext === '.jpg' || ext === '.jpeg' ? 'jpeg' : ext === '.webp' ? 'webp' : 'png';
 }
 
 /** Encodes a sharp pipeline according to the output file's extension (png default). */

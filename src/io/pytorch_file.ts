@@ -1,15 +1,15 @@
-import { readFile } from 'node:fs/promises';
+import { fs } from '../platform/files.js';
 import { decodeTorchCheckpoint, isTorchCheckpoint, TorchCheckpointError, type TorchReadOptions, type TorchStateDict } from './pytorch.js';
 import { decodeSafetensors, SafetensorsError, type SafetensorsFile } from './safetensors.js';
 
 /**
- * Node file access for the PyTorch checkpoint reader: a thin wrapper, so that src/io/pytorch.ts
- * (and src/io/pickle.ts, src/io/zip.ts) stay free of Node APIs for a browser build.
+ * File access for the PyTorch checkpoint reader (through the platform's files): a thin wrapper,
+ * so that src/io/pytorch.ts (and src/io/pickle.ts, src/io/zip.ts) stay free of file access.
  */
 
 async function read(path: string): Promise<Uint8Array> {
   try {
-    return await readFile(path);
+    return await fs.readFile(path);
   } catch (err) {
     throw new TorchCheckpointError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }

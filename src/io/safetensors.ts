@@ -1,5 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
 import { InputError } from '../core/errors.js';
+import { fs } from '../platform/files.js';
+
+const { readFile, writeFile } = fs;
 
 /**
  * Reader/writer for the safetensors format (https://github.com/huggingface/safetensors):
@@ -287,7 +289,7 @@ export function encodeSafetensors(tensors: Map<string, TensorInput>, metadata: R
 
 /** Reads and decodes a safetensors file; errors name the file. */
 export async function readSafetensors(path: string, options: Omit<SafetensorsReadOptions, 'source'> = {}): Promise<SafetensorsFile> {
-  let bytes: Buffer;
+  let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
   } catch (err) {

@@ -2,7 +2,7 @@
  * RetinaNet configurations: named architectures (following torchvision's builders of the same
  * name) and JSON config files that override any option.
  */
-import { readFileSync } from 'node:fs';
+import { fs } from '../platform/files.js';
 import { InputError } from '../core/errors.js';
 import { type AnchorConfig, RETINANET_ANCHOR_CONFIG } from '../detection/anchors.js';
 import type { BoxLoss, ClassificationLoss } from '../detection/losses.js';
@@ -262,7 +262,7 @@ export function configFor(arch: string, patch: DeepPartial<RetinaNetConfig> = {}
 export function loadConfigFile(file: string): RetinaNetConfig {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (err) {
     throw new InputError(`cannot read config ${file}: ${(err as Error).message}`);
   }

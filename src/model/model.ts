@@ -6,11 +6,11 @@
 import { Executable, SessionCache } from '../engine/runtime.js';
 import { Graph, type Tensor } from '../engine/graph.js';
 import { estimateMemory, sessionBytes } from '../engine/memory.js';
-import os from 'node:os';
 import { type Detections, postprocessDetections } from '../detection/postprocess.js';
 import { postprocessBoxes, transformBatch } from '../data/transform.js';
 import type { RgbImage } from '../io/image.js';
 import { ParameterStore, initialize } from '../nn/params.js';
+import { system } from '../platform/system.js';
 import { type RetinaNetConfig, anchorsPerLocationOf } from './config.js';
 import { anchorsFor } from './anchors.js';
 import { applyTrainableLayers, buildRetinaNet } from './retinanet.js';
@@ -38,9 +38,9 @@ export interface ImageDetections extends Detections {
   originalSize: [number, number];
 }
 
-/** The default memory budget of a run: 80% of the machine's memory. */
+/** The default memory budget of a run: 80% of the machine's memory (no limit where the platform does not say). */
 export function defaultMaxMemory(): number {
-  return Math.floor(0.8 * os.totalmem());
+  return Math.floor(0.8 * (system.totalMemory() ?? Infinity));
 }
 
 export class RetinaNet {

@@ -3,12 +3,13 @@
  * them (`model.safetensors` -> `model.json`) that holds the config, class names and category ids
  * a run trained with, so that `detect` and `eval` need no flags to rebuild the model.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
-import { writeAtomic } from '../core/atomic.js';
+import { fs } from '../platform/files.js';
 import { encodeSafetensors, toFloat32, type Tensor } from '../io/safetensors.js';
 import { type TensorFile, readTensorFile } from '../io/pytorch_file.js';
 import { type RetinaNetConfig, architectureNames, configFor, loadConfigFile, mergeConfig } from './config.js';
+
+const { existsSync, readFileSync, writeAtomic } = fs;
 
 /** What a sidecar holds: the model's config, its class names and category ids, and run facts. */
 export interface ModelSidecar {

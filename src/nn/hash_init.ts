@@ -11,7 +11,7 @@ import { shapeSize } from '../engine/graph.js';
 /** 32-bit FNV-1a of a UTF-8 string. */
 export function fnv1a32(s: string): number {
   let h = 0x811c9dc5;
-  for (const b of Buffer.from(s, 'utf8')) {
+  for (const b of new TextEncoder().encode(s)) {
     h ^= b;
     h = Math.imul(h, 0x01000193) >>> 0;
   }

@@ -19,11 +19,13 @@ import { type TrainState, loadCheckpoint } from './checkpoint.js';
 import type { StepRecord } from './log.js';
 import { type TrainRecipe, paperRecipe } from './recipe.js';
 import { Sgd } from './sgd.js';
-import { type TrainExecutable, buildTrainGraph, globalNorm, trainFeeds } from './train_graph.js';
+import { type TrainExecutable, buildTrainGraph } from './train_graph.js';
+import { type StepLosses, trainStep } from './step.js';
 import { defaultHooks } from './hooks.js';
 import { largestBatchShape, sessionBudget, trainSessionBytes } from './memory.js';
 
 export type { StepRecord } from './log.js';
+export type { StepLosses } from './step.js';
 
 /** Options of a run: a recipe (missing fields from `paperRecipe`) plus what and how long to run. */
 export interface TrainOptions extends Partial<TrainRecipe> {
@@ -79,12 +81,6 @@ export interface TrainOptions extends Partial<TrainRecipe> {
 export type ResolvedTrainOptions = TrainRecipe &
   Required<Pick<TrainOptions, 'iters' | 'seed' | 'checkpointEvery' | 'valEvery' | 'prefetchWorker'>> &
   Pick<TrainOptions, 'threads' | 'val' | 'outDir' | 'stopAt' | 'timeBudget' | 'hooks' | 'extraState' | 'strict' | 'maxMemory'>;
-
-/** Classification and box loss of one step (scalars, before the update). */
-export interface StepLosses {
-  classification: number;
-  box: number;
-}
 
 export interface TrainResult {
   iterations: number;
@@ -258,16 +254,9 @@ export class Trainer {
     const numAnchors = batch.anchors.length / 4;
     const bytes = this.opts.maxMemory !== undefined ? trainSessionBytes(this.model, n, h, w) : 0;
     const train = await this.sessions.get(`${n}x${h}x${w}`, () => buildTrainGraph(this.model, n, h, w, numAnchors, this.opts.threads), bytes);
-    const out = (await train.exe.run(trainFeeds(this.model, batch))) as Float32Array[];
-    const losses: StepLosses = { classification: out[0]![0]!, box: out[1]![0]! };
-    for (const hk of this.hooks) hk.afterLoss?.(this, losses);
-    const grads = out.slice(2);
-    let gradScale = 1;
-    if (this.opts.clipGradNorm !== undefined) {
-      const norm = globalNorm(grads);
-      if (norm > this.opts.clipGradNorm) gradScale = this.opts.clipGradNorm / norm;
-    }
-    this.sgd.step(this.model.store.values, new Map(train.names.map((nm, i) => [nm, grads[i]!])), this.lr, gradScale);
+    const losses = await trainStep(this.model, train, batch, this.sgd, this.lr, this.opts.clipGradNorm, (l) => {
+      for (const hk of this.hooks) hk.afterLoss?.(this, l);
+    });
     const numFg = batch.targets.numForeground.reduce((a, b) => a + b, 0);
     const record: StepRecord = {
       iter: this.iteration,

@@ -9,7 +9,7 @@ import { STACK_LINE, cli, tempDir } from './helpers.js';
 test('bench without a name lists every benchmark', () => {
   const r = cli('bench');
   assert.equal(r.status, 0, r.stderr);
-  const names = ['engine', 'eval', 'nms', 'postprocess', 'targets', 'detect', 'ablation', 'bccd', 'scratch', 'train-step', 'export', 'queue', 'paper'];
+  const names = ['engine', 'eval', 'nms', 'postprocess', 'targets', 'detect', 'ablation', 'bccd', 'scratch', 'train-step', 'browser', 'export', 'queue', 'paper'];
   for (const name of names) assert.match(r.stdout, new RegExp(`^  ${name} +\\S`, 'm'), name);
   assert.deepEqual(BENCHMARKS.map((b) => b.name), names);
   const help = cli('bench', '--help');
@@ -20,7 +20,7 @@ test('bench without a name lists every benchmark', () => {
 
 test('bench argument errors exit 2 before anything runs', () => {
   const cases: [string[], RegExp][] = [
-    [['nope'], /unknown benchmark 'nope'; available: engine, eval, nms, postprocess, targets, detect, ablation, bccd, scratch, train-step, export, queue, paper/],
+    [['nope'], /unknown benchmark 'nope'; available: engine, eval, nms, postprocess, targets, detect, ablation, bccd, scratch, train-step, browser, export, queue, paper/],
     [['--json'], /give the benchmark's name before its options/],
     [['engine', '--threads', '0'], /--threads must be >= 1, got 0/],
     [['engine', '--threads', 'many'], /--threads must be an integer, got 'many'/],

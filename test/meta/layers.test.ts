@@ -14,19 +14,25 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 /** Which folders of src/ each folder may import (besides itself). */
 export const ALLOWED: Record<string, readonly string[]> = {
   core: [],
-  engine: ['core'],
+  // ONNX Runtime, files, image decoding, machine facts: a Node side and a browser side.
+  platform: ['core'],
+  engine: ['core', 'platform'],
   plot: ['core'],
   eval: ['core', 'plot'],
-  io: ['core'],
+  io: ['core', 'platform'],
   detection: ['core', 'engine'],
   nn: ['core', 'engine'],
-  data: ['core', 'io', 'eval', 'detection', 'plot'],
-  model: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'plot'],
-  train: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'plot'],
-  queue: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model'],
-  // The public API (src/index.ts and friends at the top level) re-exports the library.
-  '.': ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train', 'plot'],
-  cli: ['core', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train', 'plot', 'queue', '.', '../bench'],
+  data: ['core', 'platform', 'io', 'eval', 'detection', 'plot'],
+  model: ['core', 'platform', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'plot'],
+  train: ['core', 'platform', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'plot'],
+  queue: ['core', 'platform', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model'],
+  // The browser API (RetinaNet.fromWeights, detect, fine-tuning in a tab): the library on the
+  // platform's browser side.
+  web: ['core', 'platform', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train'],
+  // The public API (src/index.ts and friends at the top level) re-exports the library;
+  // src/browser.ts is the browser bundle's entry.
+  '.': ['core', 'platform', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train', 'plot', 'web'],
+  cli: ['core', 'platform', 'engine', 'eval', 'io', 'detection', 'nn', 'data', 'model', 'train', 'plot', 'queue', '.', '../bench'],
 };
 
 function files(dir: string): string[] {

@@ -1,5 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { fs } from '../../platform/files.js';
 import { fatal } from './problems.js';
+
+const { readFile } = fs;
 
 /** The 20 Pascal VOC classes in their conventional order. */
 export const VOC_CLASSES: readonly string[] = [

@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { fs, path } from '../../platform/files.js';
 import { DatasetBuilder } from './builder.js';
 import type { ReadOptions } from './options.js';
 import { fatal, type ProblemLog } from './problems.js';
+
+const { existsSync, readFile } = fs;
 
 interface CocoJson {
   images?: { id: number; file_name: string; width?: number; height?: number }[];

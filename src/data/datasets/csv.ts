@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { fs, path } from '../../platform/files.js';
 import { DatasetBuilder, type PendingImage } from './builder.js';
 import { inferClassList, readClassList } from './classes.js';
 import type { ReadOptions } from './options.js';
 import { fatal, type ProblemLog } from './problems.js';
+
+const { existsSync, readFile } = fs;
 
 /** Splits one CSV line into fields (RFC 4180 quoting with `""` escapes). Returns undefined for an unterminated quote. */
 export function splitCsvLine(line: string): string[] | undefined {

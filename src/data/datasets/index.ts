@@ -1,5 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
+import { fs, path } from '../../platform/files.js';
 import { imageSize } from '../../io/image.js';
 import type { DetectionDataset } from '../types.js';
 import type { DatasetBuilder, PendingImage } from './builder.js';
@@ -9,6 +8,8 @@ import type { ReadOptions } from './options.js';
 import { DatasetError, ProblemLog, type DatasetProblem } from './problems.js';
 import { readVoc } from './voc.js';
 import { readYolo } from './yolo.js';
+
+const { existsSync, readdirSync, statSync } = fs;
 
 export { DatasetError, formatProblem, type DatasetProblem } from './problems.js';
 export type { ReadOptions } from './options.js';

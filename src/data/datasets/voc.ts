@@ -1,11 +1,11 @@
-import { existsSync, statSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { fs, path } from '../../platform/files.js';
 import { DatasetBuilder } from './builder.js';
 import { inferClassList, readClassList } from './classes.js';
 import type { ReadOptions } from './options.js';
 import { fatal, type ProblemLog } from './problems.js';
 import { child, children, parseXml, XmlError, type XmlElement } from './xml.js';
+
+const { existsSync, statSync, readdir, readFile } = fs;
 
 interface VocObject {
   name: string;

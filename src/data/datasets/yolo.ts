@@ -1,11 +1,11 @@
-import { existsSync, statSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { fs, path } from '../../platform/files.js';
 import { imageSize } from '../../io/image.js';
 import { DatasetBuilder } from './builder.js';
 import { readClassList, type ClassList } from './classes.js';
 import type { ReadOptions } from './options.js';
 import { fatal, type ProblemLog } from './problems.js';
+
+const { existsSync, statSync, readdir, readFile } = fs;
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff']);
 
