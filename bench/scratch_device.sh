@@ -15,7 +15,7 @@
 #   DATAROOT  folder holding bccd/ and raccoon/ (default: ../shared/data beside the repository)
 #
 # Environment: DATASETS (default "bccd raccoon"), ARMS (default "today auto torchvision"),
-# THREADS (2), SEED (0), NODE (node), TORCH_PYTHON (default: the first of python3 on PATH and
+# THREADS (2), SEED (0), NODE (node), CORES (default: nproc), TORCH_PYTHON (default: the first of python3 on PATH and
 # /usr/bin/python3 that imports torch and torchvision). With fewer than THREADS x runs cores
 # the runs share cores (a smoke test, not a measurement; the summary says so). Needs a build
 # (`npx tsc -p .`). Exit status 0 when every arm finished, 1 otherwise (the tables then hold
@@ -58,7 +58,8 @@ ROOT=$(cd "$ROOT" && pwd)
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-cores=$(nproc)
+# GNU nproc honours OMP_NUM_THREADS (set above for torch): count without it. CORES overrides.
+cores=${CORES:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}
 njobs=0
 for ds in $DATASETS; do for arm in $ARMS; do njobs=$((njobs + 1)); done; done
 shared=""

@@ -9,18 +9,21 @@ import { parseRedisUrl } from '../../src/queue/connection.js';
 import { QueueWorker } from '../../src/queue/worker.js';
 
 const [url, slowMs] = process.argv.slice(2);
-if (!url) throw new Error('usage: stuck_worker.js redis://HOST:PORT [MS]');
-await QueueWorker.start(parseRedisUrl(url), {
-  threads: 1,
-  stallTimeoutMs: 1000,
-  afterImage: async (im) => {
-    if (slowMs !== undefined) {
-      process.stdout.write(`IMAGE ${im.index}\n`);
-      await sleep(Number(slowMs));
-      return;
-    }
-    process.stdout.write(`STUCK ${im.run} ${im.shard}\n`);
-    await new Promise(() => undefined); // never resolves: the test kills this process
-  },
-});
-process.stdout.write('READY\n');
+// `node --test dist/test/` runs every file under test/ as a test file: without a URL (that run)
+// this file does nothing.
+if (url !== undefined) {
+  await QueueWorker.start(parseRedisUrl(url), {
+    threads: 1,
+    stallTimeoutMs: 1000,
+    afterImage: async (im) => {
+      if (slowMs !== undefined) {
+        process.stdout.write(`IMAGE ${im.index}\n`);
+        await sleep(Number(slowMs));
+        return;
+      }
+      process.stdout.write(`STUCK ${im.run} ${im.shard}\n`);
+      await new Promise(() => undefined); // never resolves: the test kills this process
+    },
+  });
+  process.stdout.write('READY\n');
+}
