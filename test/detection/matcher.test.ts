@@ -12,6 +12,7 @@ import {
   matchDense,
   matchSparse,
 } from '../../src/detection/index.js';
+import { sanitizeGtBoxes } from '../../src/detection/targets.js';
 import { assertClose, loadFixture } from './fixtures.js';
 
 interface MatcherCase {
@@ -98,4 +99,15 @@ test('property: degenerate or out-of-image gt boxes never produce NaN targets', 
       for (const m of r.matchedIdxs) assert.ok(m < g.length);
     }),
   );
+});
+
+test('gt boxes past the border: float rounding (< 1e-3 px) is clipped silently, a real overhang is clipped with a warning', () => {
+  const warnings: string[] = [];
+  const boxes = Float32Array.from([10, 0.5, 240, 234.00001525878906, 10, 10, 260, 100, -3, 5, 50, 60]);
+  const { boxes: clean, kept } = sanitizeGtBoxes(boxes, [234, 351], (m) => warnings.push(m));
+  assert.deepEqual(Array.from(kept), [0, 1, 2]);
+  assert.equal(clean[3], 234);
+  assert.equal(clean[8], 0);
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.match(warnings[0]!, /^gt box 2 \[-3, 5, 50, 60\] extends outside the 351x234 image; clipped$/);
 });
