@@ -6,7 +6,10 @@
 import path from 'node:path';
 import { UserError } from './command.js';
 import { ProgressBar } from './progress.js';
-import { stringFlag } from './common.js';
+import { configSources, stringFlag, weightsFile } from './common.js';
+import type { FlagValues } from '../core/flags.js';
+import { isOnnxModelFile } from '../model/detector.js';
+import { type JobOptions, type ModelSpec, contentHash, describeModel } from '../queue/model_spec.js';
 import { weightsHome } from '../model/pretrained.js';
 import type { QueueRun, RunOutcome } from '../queue/producer.js';
 
@@ -83,4 +86,27 @@ export async function followRun(run: QueueRun, label: string, quiet: boolean, re
 export function warnFailures(failures: readonly { error: string }[], max = 20): void {
   for (const f of failures.slice(0, max)) process.stderr.write(`warning: ${f.error}; skipped\n`);
   if (failures.length > max) process.stderr.write(`warning: ... and ${failures.length - max} more image(s) skipped\n`);
+}
+
+/**
+ * What travels with every shard of a run: the model by content hash and the options that change
+ * its output (only those given, so a worker's defaults fill the rest), and their joint hash.
+ */
+export async function describeJob(
+  weights: string,
+  values: FlagValues,
+  inference: { scoreThresh?: number; nmsThresh?: number; detectionsPerImg?: number },
+  maxPixels: number | undefined,
+  extra: Pick<JobOptions, 'categoryIds'> & Partial<JobOptions>,
+): Promise<{ model: ModelSpec; options: JobOptions; hash: string }> {
+  const file = isOnnxModelFile(weights) ? weights : await weightsFile(weights, '--weights', 'retinanet', true);
+  const model = await describeModel(weights, file, configSources(values));
+  const options: JobOptions = {
+    ...(inference.scoreThresh !== undefined ? { scoreThresh: inference.scoreThresh } : {}),
+    ...(inference.nmsThresh !== undefined ? { nmsThresh: inference.nmsThresh } : {}),
+    ...(inference.detectionsPerImg !== undefined ? { detectionsPerImg: inference.detectionsPerImg } : {}),
+    ...(maxPixels !== undefined ? { maxPixels } : {}),
+    ...extra,
+  };
+  return { model, options, hash: contentHash(model, options) };
 }

@@ -7,14 +7,12 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from './command.js';
-import { configSources, inferenceOptions, loadModel, numberFlag, stringFlag, weightsFile } from './common.js';
+import { inferenceOptions, loadModel, numberFlag, stringFlag } from './common.js';
 import { expandInputs, idsFromGt } from './inputs.js';
-import { followRun, journalPath, queueUrl, refuseWithQueue, warnFailures } from './queue_common.js';
+import { describeJob, followRun, journalPath, queueUrl, refuseWithQueue, warnFailures } from './queue_common.js';
 import { checkOutputFile } from '../core/output.js';
 import { writeAtomic } from '../core/atomic.js';
-import { isOnnxModelFile } from '../model/detector.js';
 import { parseRedisUrl } from '../queue/connection.js';
-import { type JobOptions, contentHash, describeModel } from '../queue/model_spec.js';
 import { type RunImage, type RunSpec, checkRunId, newRunId, shardCount } from '../queue/run.js';
 import { QueueRun, assembleRun } from '../queue/producer.js';
 
@@ -87,16 +85,8 @@ export async function runQueuedDetect(values: Values, positionals: readonly stri
     } finally {
       await model.dispose();
     }
-    const file = isOnnxModelFile(weights) ? weights : await weightsFile(weights, '--weights', 'retinanet', true);
-    const modelSpec = await describeModel(weights, file, configSources(values));
-    const options: JobOptions = {
-      ...(inference.scoreThresh !== undefined ? { scoreThresh: inference.scoreThresh } : {}),
-      ...(inference.nmsThresh !== undefined ? { nmsThresh: inference.nmsThresh } : {}),
-      ...(inference.detectionsPerImg !== undefined ? { detectionsPerImg: inference.detectionsPerImg } : {}),
-      ...(maxPixels !== undefined ? { maxPixels } : {}),
-      categoryIds,
-    };
-    const spec: RunSpec = { kind: 'detect', model: modelSpec, options, hash: contentHash(modelSpec, options), idsFromGroundTruth: gtIds !== undefined, shardSize, images, created: new Date().toISOString() };
+    const { model: modelSpec, options, hash } = await describeJob(weights, values, inference, maxPixels, { categoryIds });
+    const spec: RunSpec = { kind: 'detect', model: modelSpec, options, hash, idsFromGroundTruth: gtIds !== undefined, shardSize, images, created: new Date().toISOString() };
     const id = runFlag ?? newRunId();
     run = await QueueRun.submit(target, id, spec, { journal: journalPath(id) });
   }

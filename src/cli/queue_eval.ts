@@ -6,16 +6,14 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from './command.js';
-import { checkWeightsSpec, configSources, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag, weightsFile } from './common.js';
-import { followRun, journalPath, queueUrl, refuseWithQueue } from './queue_common.js';
+import { checkWeightsSpec, inferenceOptions, loadModel, loadSource, numberFlag, stringFlag } from './common.js';
+import { describeJob, followRun, journalPath, queueUrl, refuseWithQueue } from './queue_common.js';
 import { writeAtomic } from '../core/atomic.js';
 import { cocoGroundTruth } from '../data/source.js';
 import { type CocoEvalResult, evaluateCoco } from '../eval/coco.js';
 import type { CocoDataset, CocoResult } from '../eval/types.js';
 import { labelCategories } from '../model/labels.js';
-import { isOnnxModelFile } from '../model/detector.js';
 import { parseRedisUrl } from '../queue/connection.js';
-import { type JobOptions, contentHash, describeModel } from '../queue/model_spec.js';
 import { type RunSpec, checkRunId, newRunId, shardCount } from '../queue/run.js';
 import { QueueRun, assembleRun } from '../queue/producer.js';
 
@@ -65,17 +63,8 @@ export async function runQueuedEval(v: Values, printCoco: (result: CocoEvalResul
   }
   const count = Math.min(source.length, maxImages ?? Infinity);
   const images = Array.from({ length: count }, (_, i) => ({ index: i, id: source.imageId(i), file: path.resolve(dataset.images[i]!.file) }));
-  const file = isOnnxModelFile(weights) ? weights : await weightsFile(weights, '--weights', 'retinanet', true);
-  const modelSpec = await describeModel(weights, file, configSources(v));
-  const options: JobOptions = {
-    ...(inference.scoreThresh !== undefined ? { scoreThresh: inference.scoreThresh } : {}),
-    ...(inference.nmsThresh !== undefined ? { nmsThresh: inference.nmsThresh } : {}),
-    ...(inference.detectionsPerImg !== undefined ? { detectionsPerImg: inference.detectionsPerImg } : {}),
-    ...(maxPixels !== undefined ? { maxPixels } : {}),
-    categoryIds,
-    dropNegative: true,
-  };
-  const spec: RunSpec = { kind: 'eval', model: modelSpec, options, hash: contentHash(modelSpec, options), idsFromGroundTruth: true, shardSize, images, created: new Date().toISOString() };
+  const { model: modelSpec, options, hash } = await describeJob(weights, v, inference, maxPixels, { categoryIds, dropNegative: true });
+  const spec: RunSpec = { kind: 'eval', model: modelSpec, options, hash, idsFromGroundTruth: true, shardSize, images, created: new Date().toISOString() };
   const id = runFlag ?? newRunId();
   const run = await QueueRun.submit(target, id, spec, { journal: journalPath(id) });
   const reattach = `the same 'retinanet eval' command with --run ${run.id}`;
