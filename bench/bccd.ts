@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InputError } from '../src/core/errors.js';
 import { numberFlag } from '../src/core/flags.js';
-import { TORCH_PYTHON, runIfScript } from './detection_common.js';
+import { TORCH_PYTHON, lastJson, run, runIfScript } from './detection_common.js';
 import { main as writeGroundTruth } from './bccd_gt.js';
 import { parseStepLog } from '../src/train/log.js';
 import type { CocoStatsJson } from '../src/eval/summary.js';
@@ -54,18 +54,6 @@ function parse(argv: string[]): Options {
     threads: numberFlag(values, 'threads', { integer: true, min: 1 }) ?? 2,
     out: values.out ?? path.join(repo, `runs/bccd-compare-seed${seed}`),
   };
-}
-
-/** Runs a command with progress on stderr; returns its stdout, or throws with its last lines. */
-function run(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${args.slice(0, 2).join(' ')} failed (exit ${r.status}): ${r.stdout.trim().split('\n').slice(-3).join(' | ')}`);
-  return r.stdout;
-}
-
-function lastJson<T>(stdout: string): T {
-  const lines = stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]!) as T;
 }
 
 interface StepLog {

@@ -99,12 +99,24 @@ export function dumpArrays(arrays: Record<string, Float32Array | Int32Array>): s
   return dir;
 }
 
+/** Runs a command with progress on stderr; returns its stdout, or throws with its last lines. */
+export function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${args.slice(0, 2).join(' ')} failed (exit ${r.status}): ${r.stdout.trim().split('\n').slice(-3).join(' | ')}`);
+  return r.stdout;
+}
+
+/** The JSON object a reference script prints on its last line. */
+export function lastJson<T>(stdout: string): T {
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as T;
+}
+
 /** Runs `bench/<script>` with one interpreter and parses the JSON it prints last, or returns why it failed. */
 export function runTorchWith<T>(py: TorchPython, script: string, args: string[]): T | string {
   const r = spawnSync(py.python, [path.join(repoRoot(), 'bench', script), ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) return `torchvision run failed (${describeTorch(py)}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`;
-  const lines = r.stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]!) as T;
+  return lastJson<T>(r.stdout);
 }
 
 /** A reference result and the interpreter that gave it, with the others' times for the record. */

@@ -23,7 +23,6 @@
  * Every run is a child process exactly as a user would start it; progress on stderr, the table
  * on stdout, `summary.json` and each run's folder under --out.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +35,7 @@ import type { DetectionDataset } from '../src/data/types.js';
 import type { CocoStatsJson } from '../src/eval/summary.js';
 import { parseStepLog } from '../src/train/log.js';
 import { scratchRecipe } from '../src/train/scratch_recipe.js';
-import { runIfScript, torchCandidates, torchPythons } from './detection_common.js';
+import { lastJson, run, runIfScript, torchCandidates, torchPythons } from './detection_common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -115,18 +114,6 @@ function parse(argv: string[]): Options {
     threads: numberFlag(values, 'threads', { integer: true, min: 1 }) ?? 2,
     out: values.out ?? path.join(repo, `runs/scratch-${name}-${Math.round(budget)}s-seed${seed}`),
   };
-}
-
-/** Runs a command with progress on stderr; returns its stdout, or throws with its last lines. */
-function run(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${args.slice(0, 2).join(' ')} failed (exit ${r.status}): ${r.stdout.trim().split('\n').slice(-3).join(' | ')}`);
-  return r.stdout;
-}
-
-function lastJson<T>(stdout: string): T {
-  const lines = stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]!) as T;
 }
 
 const dataFlags = (d: DataSpec): string[] => ['--data', d.path, ...(d.split ? ['--split', d.split] : [])];
