@@ -53,6 +53,17 @@ export function torchPythons(): TorchPython[] {
   return found;
 }
 
+/** The interpreter with the highest torch version (versions like `2.13.0+cpu`, `1.13.1`). */
+export function newestTorch<T extends { torch: string }>(found: readonly T[]): T | undefined {
+  const key = (v: string): number[] => v.split(/[.+]/).slice(0, 3).map((x) => Number.parseInt(x, 10) || 0);
+  const newer = (a: T, b: T): boolean => {
+    const ka = key(a.torch), kb = key(b.torch);
+    for (let i = 0; i < 3; i++) if (ka[i] !== kb[i]) return ka[i]! > kb[i]!;
+    return false;
+  };
+  return found.reduce<T | undefined>((best, t) => (best === undefined || newer(t, best) ? t : best), undefined);
+}
+
 /** One line naming an interpreter's versions, e.g. `torch 2.13.0+cpu / torchvision 0.28.0`. */
 export function describeTorch(t: TorchPython): string {
   return `torch ${t.torch} / torchvision ${t.torchvision}${t.nms === 'native' ? '' : ' (CPU NMS in Python)'}`;

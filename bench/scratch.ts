@@ -35,7 +35,7 @@ import type { DetectionDataset } from '../src/data/types.js';
 import type { CocoStatsJson } from '../src/eval/summary.js';
 import { parseStepLog } from '../src/train/log.js';
 import { scratchRecipe } from '../src/train/scratch_recipe.js';
-import { lastJson, run, runIfScript, torchCandidates, torchPythons } from './detection_common.js';
+import { lastJson, newestTorch, run, runIfScript, torchCandidates, torchPythons } from './detection_common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -137,10 +137,21 @@ function tailLoss(log: readonly StepLog[]): { cls: number; box: number } {
 
 type Stats = Required<CocoStatsJson>;
 
-function zeroStats(classes: readonly string[]): Stats {
-  const keys = ['AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100', 'ARs', 'ARm', 'ARl'] as const;
-  const zeros = Object.fromEntries(classes.map((c) => [c, 0]));
-  return { ...(Object.fromEntries(keys.map((k) => [k, 0])) as Record<(typeof keys)[number], number>), perClass: zeros, perClassAP50: { ...zeros } } as Stats;
+/**
+ * The stats of a run with no detection at all, as pycocotools reports them: 0 where there is
+ * ground truth to find, -1 for an area range that holds no (non-crowd) ground-truth box.
+ */
+function zeroStats(gt: { categories: readonly { name: string }[]; annotations: readonly { area?: number; bbox: readonly number[]; iscrowd?: number | boolean }[] }): Stats {
+  const areas = gt.annotations.filter((a) => !a.iscrowd).map((a) => a.area ?? a.bbox[2]! * a.bbox[3]!);
+  // pycocotools' ranges are closed at both ends: [0, 32^2], [32^2, 96^2], [96^2, 1e10].
+  const has = { s: areas.some((a) => a <= 32 ** 2), m: areas.some((a) => a >= 32 ** 2 && a <= 96 ** 2), l: areas.some((a) => a >= 96 ** 2) };
+  const v = (present: boolean): number => (present ? 0 : -1);
+  const zeros = Object.fromEntries(gt.categories.map((c) => [c.name, 0]));
+  return {
+    AP: 0, AP50: 0, AP75: 0, APs: v(has.s), APm: v(has.m), APl: v(has.l),
+    AR1: 0, AR10: 0, AR100: 0, ARs: v(has.s), ARm: v(has.m), ARl: v(has.l),
+    perClass: zeros, perClassAP50: { ...zeros },
+  } as Stats;
 }
 
 interface Row {
@@ -181,9 +192,11 @@ export async function main(argv: string[]): Promise<void> {
   for (const d of [o.train, o.test]) if (!existsSync(d.path)) throw new InputError(`no dataset at ${d.path} (--root DIR, or --train/--test)`);
   let torchPython: string | undefined;
   if (o.runs.includes('torchvision')) {
-    // The first interpreter that has torch and torchvision (TORCH_PYTHON first when set; a torch 2
-    // with a CUDA torchvision wheel works through bench/torch_compat.py).
-    torchPython = torchPythons()[0]?.python;
+    // TORCH_PYTHON's first interpreter when set; otherwise the newest torch found. A 15-minute arm
+    // per torch is too long to time both, and torch 2 is the faster trainer on this kind of CPU
+    // (issue 16's measurement of a ResNet-50-FPN step: torch 2.13 2.97 s, torch 1.13 4.14 s). A torch 2
+    // with a CUDA torchvision wheel works through bench/torch_compat.py.
+    torchPython = (process.env.TORCH_PYTHON ? torchPythons()[0] : newestTorch(torchPythons()))?.python;
     if (torchPython === undefined) throw new InputError(`none of ${torchCandidates().join(', ')} imports torch and torchvision (apt-get install python3-torchvision, set TORCH_PYTHON, or leave torchvision out of --runs)`);
   }
   mkdirSync(o.out, { recursive: true });
@@ -226,7 +239,7 @@ export async function main(argv: string[]): Promise<void> {
       const log = JSON.parse(readFileSync(path.join(dir, 'log.json'), 'utf8')) as StepLog[];
       const detections = JSON.parse(readFileSync(path.join(dir, 'detections.json'), 'utf8')) as unknown[];
       // No detection above the score threshold (a model that has not learnt yet) scores 0; eval refuses empty results.
-      const stats = detections.length > 0 ? lastJson<Stats>(run(process.execPath, [cli, 'eval', '--gt', gtFile, '--dets', path.join(dir, 'detections.json'), '--json', '--per-class'])) : zeroStats(gt.categories.map((c) => c.name));
+      const stats = detections.length > 0 ? lastJson<Stats>(run(process.execPath, [cli, 'eval', '--gt', gtFile, '--dets', path.join(dir, 'detections.json'), '--json', '--per-class'])) : zeroStats(gt);
       rows.push({ name, what: `torchvision ${tv.torchvision ?? ''}, the auto recipe's model (width ${choice.config.backbone.baseWidth}, ${choice.config.transform.minSize} px)`, iters: tv.iters, seconds: tv.train_seconds, step: stepSeconds(log), loss: tailLoss(log), stats });
     }
     const s = rows[rows.length - 1]!.stats;

@@ -188,7 +188,7 @@ def main():
         budget.durations.append(time.perf_counter() - s)
         elapsed = time.perf_counter() - t0
         budget.refit(it, elapsed)
-        log.append({"iter": it - 1, "loss_cls": float(losses["classification"]), "loss_box": float(losses["bbox_regression"]), "lr": opt.param_groups[0]["lr"], "time": elapsed})
+        log.append({"iter": it - 1, "loss_cls": losses["classification"].item(), "loss_box": losses["bbox_regression"].item(), "lr": opt.param_groups[0]["lr"], "time": elapsed})
         if it % 50 == 1:
             print(json.dumps(log[-1]), file=sys.stderr, flush=True)
     train_s = time.perf_counter() - t0

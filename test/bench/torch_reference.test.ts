@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { torchPythons } from '../../bench/detection_common.js';
+import { newestTorch, torchPythons } from '../../bench/detection_common.js';
 import { nms } from '../../src/detection/nms.js';
 import { Rng } from '../../src/core/random.js';
 
@@ -40,4 +40,15 @@ test('every torch reference the benchmarks use gives our NMS result', { skip: py
     assert.equal(r.status, 0, `${py.python}: ${r.stderr}`);
     assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), ours, `torch ${py.torch} (nms: ${py.nms})`);
   }
+});
+
+test('newestTorch picks the highest torch version, numerically and ignoring local tags', () => {
+  const found = [
+    { python: '/usr/bin/python3', torch: '1.13.1' },
+    { python: 'venv/bin/python3', torch: '2.13.0+cpu' },
+    { python: 'old/bin/python3', torch: '2.9.1' },
+  ];
+  assert.equal(newestTorch(found)?.python, 'venv/bin/python3');
+  assert.equal(newestTorch([found[0]!, found[2]!])?.python, 'old/bin/python3');
+  assert.equal(newestTorch([]), undefined);
 });
