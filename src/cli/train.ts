@@ -398,14 +398,16 @@ function report(result: TrainResult, outDir: string, quiet: boolean, timeBudget:
     process.stderr.write(`error: ${result.message}. Try a lower --lr or --clip-grad${result.lastCheckpoint ? `, and --resume ${outDir} to continue from the checkpoint` : ''}.\n`);
     return 1;
   }
-  if (result.lastVal && !quiet) process.stdout.write(`validation at iteration ${result.iterations}: AP ${result.lastVal.AP.toFixed(3)}, AP50 ${result.lastVal.AP50.toFixed(3)}\n`);
   if (result.best) process.stdout.write(`best AP ${result.best.ap.toFixed(3)} at iteration ${result.best.iteration}: ${path.join(outDir, 'best.safetensors')}\n`);
   if (result.stopped === 'interrupted') {
     process.stdout.write(`interrupted at iteration ${result.iterations}; checkpoint saved. Continue with: retinanet train --resume ${outDir}\n`);
     return 130;
   }
   const seconds = result.records.length ? result.records[result.records.length - 1]!.time : 0;
-  process.stdout.write(`done: ${result.iterations} iterations in ${formatSeconds(seconds)}${timeBudget !== undefined ? ` (budget ${formatSeconds(timeBudget)})` : ''}; weights ${path.join(outDir, 'model.safetensors')}, log ${path.join(outDir, 'log.jsonl')}, results ${path.join(outDir, 'results.png')}\n`);
+  // The last validation was already printed on stderr as it came; the summary names it once
+  // more only inside this line, so a terminal shows it once as a line of its own.
+  const lastVal = result.lastVal ? `; last validation AP ${result.lastVal.AP.toFixed(3)}, AP50 ${result.lastVal.AP50.toFixed(3)}` : '';
+  process.stdout.write(`done: ${result.iterations} iterations in ${formatSeconds(seconds)}${timeBudget !== undefined ? ` (budget ${formatSeconds(timeBudget)})` : ''}${lastVal}; weights ${path.join(outDir, 'model.safetensors')}, log ${path.join(outDir, 'log.jsonl')}, results ${path.join(outDir, 'results.png')}\n`);
   return 0;
 }
 
