@@ -286,7 +286,7 @@ export async function runPaper(a: Args): Promise<void> {
     console.log(`rows (${a.plan.rows.length}): ${a.plan.rows.join(', ')}`);
     const n = tuning ? (p.tunePerRow ? grid(a.plan.rows).length : grid([BASELINE_ROW]).length + at(others, p.lrs[0]!).length) : at(a.plan.rows, a.fixedLr!).length;
     const perRun = p.cpuSeconds.fixed + p.iters * p.cpuSeconds.perIter;
-    console.log(`runs: ${n} of ${p.iters} iterations, about ${perRun.toFixed(0)} CPU s each (OHEM rows about the same: measured 0.49 CPU s per iteration); in ${Math.ceil(n / a.jobs)} wave(s) of ${a.jobs} job(s): about ${((Math.ceil(n / a.jobs) * perRun) / 60).toFixed(1)} min at 1 thread per job, plus writing the data once`);
+    console.log(`runs: ${n} of ${p.iters} iterations, about ${perRun.toFixed(0)} CPU s each (OHEM rows about a quarter more: their extra forward pass); in ${Math.ceil(n / a.jobs)} wave(s) of ${a.jobs} job(s): about ${((Math.ceil(n / a.jobs) * perRun) / 60).toFixed(1)} min at 1 thread per job, plus writing the data once`);
     console.log(`output ${root}, data ${dataDir}`);
     return;
   }
