@@ -32,7 +32,8 @@ import { durationFlag, numberFlag } from '../src/core/flags.js';
 import { loadDataset } from '../src/data/datasets/index.js';
 import { cocoGroundTruth, datasetSource } from '../src/data/source.js';
 import type { DetectionDataset } from '../src/data/types.js';
-import type { CocoStatsJson } from '../src/eval/summary.js';
+import { type CocoStatsJson, cocoStatsJson } from '../src/eval/summary.js';
+import { evaluateCoco } from '../src/eval/coco.js';
 import { parseStepLog } from '../src/train/log.js';
 import { scratchRecipe } from '../src/train/scratch_recipe.js';
 import { lastJson, newestTorch, run, runIfScript, torchCandidates, torchPythons } from './detection_common.js';
@@ -137,23 +138,6 @@ function tailLoss(log: readonly StepLog[]): { cls: number; box: number } {
 
 type Stats = Required<CocoStatsJson>;
 
-/**
- * The stats of a run with no detection at all, as pycocotools reports them: 0 where there is
- * ground truth to find, -1 for an area range that holds no (non-crowd) ground-truth box.
- */
-function zeroStats(gt: { categories: readonly { name: string }[]; annotations: readonly { area?: number; bbox: readonly number[]; iscrowd?: number | boolean }[] }): Stats {
-  const areas = gt.annotations.filter((a) => !a.iscrowd).map((a) => a.area ?? a.bbox[2]! * a.bbox[3]!);
-  // pycocotools' ranges are closed at both ends: [0, 32^2], [32^2, 96^2], [96^2, 1e10].
-  const has = { s: areas.some((a) => a <= 32 ** 2), m: areas.some((a) => a >= 32 ** 2 && a <= 96 ** 2), l: areas.some((a) => a >= 96 ** 2) };
-  const v = (present: boolean): number => (present ? 0 : -1);
-  const zeros = Object.fromEntries(gt.categories.map((c) => [c.name, 0]));
-  return {
-    AP: 0, AP50: 0, AP75: 0, APs: v(has.s), APm: v(has.m), APl: v(has.l),
-    AR1: 0, AR10: 0, AR100: 0, ARs: v(has.s), ARm: v(has.m), ARl: v(has.l),
-    perClass: zeros, perClassAP50: { ...zeros },
-  } as Stats;
-}
-
 interface Row {
   name: RunName;
   what: string;
@@ -238,8 +222,10 @@ export async function main(argv: string[]): Promise<void> {
       const tv = lastJson<{ torchvision?: string; iters: number; train_seconds: number }>(run(torchPython!, [path.join(repo, 'bench/scratch_torchvision.py'), specFile, dir]));
       const log = JSON.parse(readFileSync(path.join(dir, 'log.json'), 'utf8')) as StepLog[];
       const detections = JSON.parse(readFileSync(path.join(dir, 'detections.json'), 'utf8')) as unknown[];
-      // No detection above the score threshold (a model that has not learnt yet) scores 0; eval refuses empty results.
-      const stats = detections.length > 0 ? lastJson<Stats>(run(process.execPath, [cli, 'eval', '--gt', gtFile, '--dets', path.join(dir, 'detections.json'), '--json', '--per-class'])) : zeroStats(gt);
+      // `retinanet eval` refuses an empty results file (a user mistake there); a model that has not
+      // learnt yet may detect nothing, which the same evaluator scores in-process (0, or -1 for an
+      // area range without ground truth, as pycocotools).
+      const stats = detections.length > 0 ? lastJson<Stats>(run(process.execPath, [cli, 'eval', '--gt', gtFile, '--dets', path.join(dir, 'detections.json'), '--json', '--per-class'])) : (cocoStatsJson(evaluateCoco(gt, []), true) as Stats);
       rows.push({ name, what: `torchvision ${tv.torchvision ?? ''}, the auto recipe's model (width ${choice.config.backbone.baseWidth}, ${choice.config.transform.minSize} px)`, iters: tv.iters, seconds: tv.train_seconds, step: stepSeconds(log), loss: tailLoss(log), stats });
     }
     const s = rows[rows.length - 1]!.stats;

@@ -24,13 +24,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts", "fix
 from hash_weights import hash_uniform  # noqa: E402
 
 
+def build_model(size, classes):
+    """retinanet_resnet50_fpn's layout (FrozenBN, trainable_backbone_layers=3), random init, train mode."""
+    backbone = _resnet_fpn_extractor(resnet50(weights=None, norm_layer=FrozenBatchNorm2d), 3, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256))
+    return RetinaNet(backbone, classes, min_size=size, max_size=size).train()
+
+
 def main():
     n, size, classes, threads, runs = (int(v) for v in sys.argv[1:6])
     boxes = json.loads(sys.argv[6])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    backbone = _resnet_fpn_extractor(resnet50(weights=None, norm_layer=FrozenBatchNorm2d), 3, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256))
-    model = RetinaNet(backbone, classes, min_size=size, max_size=size).train()
+    model = build_model(size, classes)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=0.001, momentum=0.9, weight_decay=1e-4)
     images = [torch.from_numpy(hash_uniform(f"train-image-{i}", 3 * size * size).astype(np.float32).reshape(3, size, size)) for i in range(n)]
