@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +31,7 @@ const HELP = `Usage: retinanet bench paper [--preset mini|full|smoke] [--seeds N
 Table 1a/1b/1c(part)/1d of the focal loss paper, the prior-initialisation check and Figure 4,
 in miniature on a synthetic set as imbalanced as COCO (docs/paper.md).
 
-  --preset P       smoke (seconds; a test), mini (one 3-hour sitting on 2 cores), full (16 cores)
+  --preset P       smoke (seconds; a test), mini (about 2 hours on 2 cores with --jobs 2), full (16 cores)
   --rows FILTER    comma-separated table ids (${TABLE_IDS.join(', ')}), row ids, or fig4
   --seeds N        seeds per row (default: the preset's); --seed S the first seed (default 0)
   --lr X           one learning rate for every row (no tuning); --lrs A,B,.. the grid to tune on
@@ -324,14 +324,37 @@ export async function runPaper(a: Args): Promise<void> {
   await writeOutputs(a, root, dataDir, results, fixedLr);
 }
 
+/**
+ * Every finished run in `runsDir` for `seeds` besides `results` (earlier invocations', other
+ * rows or rates): the files on disk are the table, whichever invocation wrote them.
+ */
+function finishedRuns(runsDir: string, seeds: readonly number[], results: readonly RunResult[]): RunResult[] {
+  const have = new Set(results.map((r) => r.key));
+  const known = new Set(ROWS.map((r) => r.id));
+  const more: RunResult[] = [];
+  for (const f of readdirSync(runsDir).filter((x) => x.endsWith('.json')).sort()) {
+    const r = readRun(runsDir, f.slice(0, -'.json'.length));
+    if (r && typeof r.key === 'string' && !have.has(r.key) && known.has(r.row) && seeds.includes(r.seed)) more.push(r);
+  }
+  return [...results, ...more];
+}
+
+/**
+ * Writes report.md, results.json and figure4.svg from every finished run of the preset's rows
+ * and these seeds (so a `--rows` invocation adds to the table instead of replacing it), and
+ * prints the summary of this invocation's runs.
+ */
 async function writeOutputs(a: Args, root: string, dataDir: string, results: RunResult[], fixedLr: number | undefined): Promise<void> {
   const p = a.plan.preset;
-  const report = buildReport(a.plan, results, fixedLr, datasetReady(dataDir, p.data) ? await imbalance(a, dataDir) : undefined);
-  await writeAtomic(path.join(root, 'results.json'), JSON.stringify({ preset: p, seeds: a.plan.seeds, fixedLr, rows: jsonRows(report), summaries: report.summaries, figure4: report.figure4, imbalance: report.imbalance }, null, 1));
-  await writeAtomic(path.join(root, 'report.md'), markdownReport(report, a.plan));
-  if (report.figure4) await writeAtomic(path.join(root, 'figure4.svg'), figure4Svg(report.figure4));
-  log(`report: ${path.join(root, 'report.md')}`);
-  console.log(a.json ? JSON.stringify({ rows: jsonRows(report) }) : textSummary(report));
+  const tablePlan: Plan = { ...a.plan, rows: p.rows ?? ROWS.map((r) => r.id) };
+  const all = finishedRuns(path.join(root, 'runs'), a.plan.seeds, results);
+  const full = buildReport(tablePlan, all, fixedLr, datasetReady(dataDir, p.data) ? await imbalance(a, dataDir) : undefined);
+  await writeAtomic(path.join(root, 'results.json'), JSON.stringify({ preset: p, seeds: a.plan.seeds, fixedLr, rows: jsonRows(full), summaries: full.summaries, figure4: full.figure4, imbalance: full.imbalance }, null, 1));
+  await writeAtomic(path.join(root, 'report.md'), markdownReport(full, tablePlan));
+  if (full.figure4) await writeAtomic(path.join(root, 'figure4.svg'), figure4Svg(full.figure4));
+  log(`report (${all.length} runs: ${results.length} of this invocation, ${all.length - results.length} found from earlier ones): ${path.join(root, 'report.md')}`);
+  const mine = buildReport(a.plan, results, fixedLr, full.imbalance);
+  console.log(a.json ? JSON.stringify({ rows: jsonRows(mine) }) : textSummary(mine));
 }
 
 /** A child's job: one run (--worker KEY) or one slice of the data (--make-data split:from:to). */

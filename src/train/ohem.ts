@@ -15,8 +15,12 @@ export interface OhemOptions extends HardExampleOptions {
   alpha: number;
   gamma: number;
   /**
-   * Boxes the NMS compares: each anchor's predicted box (default) or the anchor itself (the
-   * analogue of OHEM's RoIs; on a regular anchor grid few pairs overlap by more than 0.7).
+   * Boxes the NMS compares: the anchors themselves (default) or each anchor's predicted box.
+   * Anchors are a one-stage detector's RoIs, and OHEM (Shrivastava et al.) runs its NMS over
+   * the RoIs. Predicted boxes fail in a way worth knowing: the box subnet regresses the
+   * *negatives* near an object onto the object too, so a hard negative beside it suppresses
+   * every positive of the object, and the step teaches the object's surroundings, object
+   * included, to be background (docs/paper.md, Table 1d).
    */
   nmsBoxes?: 'predicted' | 'anchors';
 }
@@ -72,7 +76,7 @@ export class OhemHook implements TrainHook {
       const lo = b * numAnchors;
       const hi = lo + numAnchors;
       const losses = anchorLosses(clsLogits.subarray(lo * k, hi * k), labels.subarray(lo, hi), k, this.opts.alpha, this.opts.gamma);
-      const boxes = this.opts.nmsBoxes === 'anchors' ? batch.anchors : this.coder.decode(boxDeltas.subarray(lo * 4, hi * 4), batch.anchors);
+      const boxes = (this.opts.nmsBoxes ?? 'anchors') === 'anchors' ? batch.anchors : this.coder.decode(boxDeltas.subarray(lo * 4, hi * 4), batch.anchors);
       const v = valid.subarray(lo, hi);
       const fg = foreground.subarray(lo, hi);
       const chosen = selectHardExamples(losses, boxes, v, fg, this.opts);

@@ -83,6 +83,13 @@ test('bench paper --preset smoke: runs in child processes, writes the report, --
     assert.equal(again.status, 0, again.stderr);
     assert.doesNotMatch(again.stderr, /\[\d+\/\d+\]/);
     assert.deepEqual(JSON.parse(again.stdout).rows, rows);
+    // A --rows invocation prints its own runs but keeps every finished row in the report.
+    const sub1 = cli('bench', 'paper', '--preset', 'smoke', '--out', out, '--json', '--threads', '1', '--rows', 'fl-g2-a0.25');
+    assert.equal(sub1.status, 0, sub1.stderr);
+    const subRows = JSON.parse(sub1.stdout).rows as { row: string }[];
+    assert.deepEqual([...new Set(subRows.map((x) => x.row))].sort(), [BASELINE_ROW, 'fl-g2-a0.25'].sort());
+    assert.equal(readFileSync(path.join(dir, 'report.md'), 'utf8'), md);
+    assert.match(sub1.stderr, /report \(6 runs: 3 of this invocation, 3 found from earlier ones\)/);
     const only = cli('bench', 'paper', '--preset', 'smoke', '--out', out, '--report-only');
     assert.equal(only.status, 0, only.stderr);
     assert.match(only.stderr, /report from 6 of 6 planned runs/);
