@@ -2,11 +2,14 @@
  * Training-step benchmark: retinanet_resnet50_fpn layout (trainable backbone layers 3), batch of
  * N images of SxS (default 2 x 512), K classes (default 3, as BCCD), one SGD step including
  * target assignment and the parameter update, against torchvision in the same run; reports
- * peak RSS of both processes. `retinanet bench train-step [--threads N] [--runs N] [--rounds R]
- * [--batch N] [--size S] [--classes K]`. The two sides alternate for R rounds of N steps each, so
+ * peak RSS of both processes. `retinanet bench train-step [--model r50|scratch32|scratch64]
+ * [--threads N] [--runs N] [--rounds R] [--batch N] [--size S] [--classes K]`; the scratch models
+ * are the automatic from-scratch recipe's GroupNorm ResNet-18s (default batch 4 x 256). The two sides alternate for R rounds of N steps each, so
  * that slow phases of a noisy machine fall on both; the ratio compares the medians of all steps.
  */
-import { configFor } from '../src/model/config.js';
+import { InputError } from '../src/core/errors.js';
+import { type RetinaNetConfig, configFor } from '../src/model/config.js';
+import { SCRATCH_BATCH, SCRATCH_MODELS, scratchConfig } from '../src/train/scratch_recipe.js';
 import { RetinaNet } from '../src/model/model.js';
 import { hashUniform } from '../src/nn/hash_init.js';
 import { memorySource } from '../src/data/source.js';
@@ -15,12 +18,39 @@ import { buildTrainGraph, trainFeeds } from '../src/train/train_graph.js';
 import { Sgd } from '../src/train/sgd.js';
 import { describeTorch, runIfScript, runTorchWith, torchPythons, type TorchPython } from './detection_common.js';
 
-function parse(argv: string[]): { threads: number; runs: number; rounds: number; batch: number; size: number; classes: number } {
+/** The models the bench can step: torchvision's ResNet-50 layout, or a from-scratch GroupNorm model. */
+const MODELS = ['r50', ...SCRATCH_MODELS.map((m) => `scratch${m.baseWidth}`)];
+
+interface StepArgs {
+  threads: number;
+  runs: number;
+  rounds: number;
+  batch: number;
+  size: number;
+  classes: number;
+  model: string;
+}
+
+function parse(argv: string[]): StepArgs {
+  const scratch = argv.includes('--model') && argv[argv.indexOf('--model') + 1] !== 'r50';
   const get = (name: string, d: number): number => {
     const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? Number(argv[i + 1]) : d;
+    if (i < 0) return d;
+    const v = Number(argv[i + 1]);
+    if (!(Number.isInteger(v) && v >= 1)) throw new InputError(`--${name} wants a whole number >= 1, got '${argv[i + 1] ?? ''}'`);
+    return v;
   };
-  return { threads: get('threads', 2), runs: get('runs', 4), rounds: get('rounds', 3), batch: get('batch', 2), size: get('size', 512), classes: get('classes', 3) };
+  const mi = argv.indexOf('--model');
+  const model = mi >= 0 ? (argv[mi + 1] ?? '') : 'r50';
+  if (!MODELS.includes(model)) throw new InputError(`--model: unknown model '${model}'; models: ${MODELS.join(', ')}`);
+  // The scratch models' defaults are the automatic recipe's: batch 4 at 256 px.
+  return { threads: get('threads', 2), runs: get('runs', 4), rounds: get('rounds', 3), batch: get('batch', scratch ? SCRATCH_BATCH : 2), size: get('size', scratch ? 256 : 512), classes: get('classes', 3), model };
+}
+
+function configOf(a: StepArgs): RetinaNetConfig {
+  if (a.model === 'r50') return configFor('retinanet_resnet50_fpn', { numClasses: a.classes, transform: { minSize: a.size, maxSize: a.size } });
+  const m = SCRATCH_MODELS.find((x) => `scratch${x.baseWidth}` === a.model)!;
+  return scratchConfig(m, Array.from({ length: a.classes }, (_, i) => `c${i}`), { minSize: a.size, maxSize: a.size });
 }
 
 /** Deterministic boxes: 8 per image, 20-200 px, labels cycling through the classes. */
@@ -39,8 +69,9 @@ function boxesFor(i: number, size: number, classes: number): { boxes: number[]; 
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const { threads, runs, rounds, batch, size, classes } = parse(argv);
-  const cfg = configFor('retinanet_resnet50_fpn', { numClasses: classes, transform: { minSize: size, maxSize: size } });
+  const args = parse(argv);
+  const { threads, runs, rounds, batch, size, classes } = args;
+  const cfg = configOf(args);
   const model = new RetinaNet(cfg, 0);
   const samples = Array.from({ length: batch }, (_, i) => {
     const b = boxesFor(i, size, classes);
@@ -63,6 +94,8 @@ export async function main(argv: string[]): Promise<void> {
   let step = 0;
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   const torchArgs = [String(batch), String(size), String(classes), String(threads), String(runs), JSON.stringify(samples.map((s) => ({ boxes: Array.from(s.boxes), labels: Array.from(s.labels) })))];
+  // A scratch model is built on the torch side from the same config (bench/scratch_torchvision.py's builder).
+  if (args.model !== 'r50') torchArgs.push(JSON.stringify(cfg));
   for (let round = 0; round < rounds; round++) {
     const ours: number[] = [];
     // Two warm-up steps before the first round (allocator and thread-pool warm-up; the
@@ -96,7 +129,8 @@ export async function main(argv: string[]): Promise<void> {
     console.log(`  round ${round + 1}/${rounds}: ${line.join(', ')}`);
   }
   const ours = { medianMs: median(times), minMs: Math.min(...times), peakRssMb: process.resourceUsage().maxRSS / 1024 };
-  console.log(`retinanet_resnet50_fpn training step, batch ${batch} x ${size}x${size}, ${classes} classes, ${threads} threads, ${rounds} rounds of ${runs} steps`);
+  const label = args.model === 'r50' ? 'retinanet_resnet50_fpn' : `from-scratch ResNet-18 width ${cfg.backbone.baseWidth} GroupNorm (FPN ${cfg.fpn.channels}, ${cfg.head.convs}-conv heads)`;
+  console.log(`${label} training step, batch ${batch} x ${size}x${size}, ${classes} classes, ${threads} threads, ${rounds} rounds of ${runs} steps`);
   console.log(`  retinanet-ts : median ${ours.medianMs.toFixed(0)} ms, min ${ours.minMs.toFixed(0)} ms (graph build + compile ${compileMs.toFixed(0)} ms), peak RSS ${ours.peakRssMb.toFixed(0)} MB, loss ${loss.toFixed(3)}`);
   const refs = [...torchRuns.values()].sort((a, b) => median(a.times) - median(b.times));
   if (refs.length === 0) {

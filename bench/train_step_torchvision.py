@@ -1,5 +1,6 @@
 """torchvision side of `retinanet bench train-step`: retinanet_resnet50_fpn layout (FrozenBN,
-trainable_backbone_layers=3), K classes, SGD step (momentum 0.9, wd 1e-4) on a batch of N hash
+trainable_backbone_layers=3), or with a 7th argument (retinanet-ts's config JSON) the from-scratch
+GroupNorm ResNet-18 of bench/scratch_torchvision.py; K classes, SGD step (momentum 0.9, wd 1e-4) on a batch of N hash
 images with deterministic boxes. Prints one JSON line: median/min step ms and peak RSS (MB)."""
 import json
 import os
@@ -35,7 +36,12 @@ def main():
     boxes = json.loads(sys.argv[6])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build_model(size, classes)
+    if len(sys.argv) > 7:
+        # A from-scratch GroupNorm model: retinanet-ts's config, built as bench scratch builds it.
+        from scratch_torchvision import build
+        model = build(json.loads(sys.argv[7]), classes).train()
+    else:
+        model = build_model(size, classes)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=0.001, momentum=0.9, weight_decay=1e-4)
     images = [torch.from_numpy(hash_uniform(f"train-image-{i}", 3 * size * size).astype(np.float32).reshape(3, size, size)) for i in range(n)]

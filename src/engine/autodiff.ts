@@ -336,7 +336,9 @@ const RULES: Record<string, Rule> = {
     const dy = dys[0];
     if (!needs[0] || !dy) return [null];
     const x = input(node, 0);
-    const indices = output(node, 1);
+    // A values-only MaxPool (op.maxPool) gets its argmax from a second MaxPool with indices, the
+    // same kernel the forward would otherwise run: the forward and inference stay on the fast one.
+    const indices = node.outputs[1] ?? x.graph.addNode('MaxPool', [x], [{ dtype: x.dtype, shape: dy.shape }, { dtype: 'int64', shape: dy.shape }], node.attrs)[1]!;
     const flatZeros = op.fill(dy, [x.size], 0);
     const scattered = op.scatterElements(flatZeros, op.reshape(indices, [indices.size]), op.reshape(dy, [dy.size]), 0, 'add');
     return [op.reshape(scattered, [...x.shape])];
@@ -460,6 +462,24 @@ const RULES: Record<string, Rule> = {
     const axes = intsAttr(node, 'axes');
     const count = axes.reduce((acc, a) => acc * x.shape[a]!, 1);
     return [op.div(broadcastReduced(dy, x, axes), count)];
+  },
+  LayerNormalization: (node, [dy], needs) => {
+    // Only the form layerNormLastAxis emits: last axis, unit scale, no bias. With x^ = Y and
+    // s = InvStdDev, dx = s * (dy - mean(dy) - x^ * mean(dy * x^)) over the normalised axis.
+    if (!needs[0] || !dy) return node.inputs.map(() => null);
+    const x = input(node, 0);
+    const axis = intAttr(node, 'axis', -1);
+    if (axis !== -1 && axis !== x.rank - 1) throw new GraphError(`LayerNormalization: gradient only over the last axis, got axis ${axis}`);
+    const scale = node.inputs[1] ? x.graph.constants.get(node.inputs[1].name) : undefined;
+    if (!scale || !Array.prototype.every.call(scale.data, (v: number) => v === 1) || node.inputs[2] || needs[1]) {
+      throw new GraphError('LayerNormalization: gradient only with a constant unit scale and no bias (layerNormLastAxis)');
+    }
+    const last = [x.rank - 1];
+    const xhat = output(node, 0);
+    const invStd = output(node, 2);
+    const centred = op.sub(dy, op.reduceMean(dy, last, true));
+    const dx = op.mul(op.sub(centred, op.mul(xhat, op.reduceMean(op.mul(dy, xhat), last, true))), invStd);
+    return [dx, null, null];
   },
   ReduceMax: (node, [dy], needs) => {
     if (!needs[0] || !dy) return [null];

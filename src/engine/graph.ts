@@ -103,8 +103,20 @@ export class GraphError extends Error {
  * A graph under construction. Nodes are appended in creation order, which is a topological
  * order: every op's inputs exist before the op is added.
  */
+/** How a graph builds some composite ops (see `Graph.options`). */
+export interface GraphOptions {
+  /**
+   * Build a static float32 GroupNorm as one LayerNormalization node (opset 17) on [N, G, C/G*H*W]
+   * instead of its ~10 primitive nodes, with a gradient rule of its own: fewer passes over the
+   * activations forward and backward. For graphs ONNX Runtime runs here (training); graphs that
+   * may be written at opset 13-16 (export) keep the primitives.
+   */
+  fusedNorms?: boolean;
+}
+
 export class Graph {
   readonly nodes: Node[] = [];
+  constructor(readonly options: Readonly<GraphOptions> = {}) {}
   /** Graph inputs fed at run time: data inputs and parameters, by name. */
   readonly inputs = new Map<string, Tensor>();
   readonly constants = new Map<string, ConstantValue>();

@@ -353,7 +353,10 @@ function poolShape(op: string, x: Tensor, opts: PoolOptions): { shape: number[];
 
 /** Max pooling; returns the pooled tensor. */
 export function maxPool(x: Tensor, opts: PoolOptions): Tensor {
-  return maxPoolWithIndices(x, opts).values;
+  // Values only: ONNX Runtime's MaxPool with the Indices output runs a generic loop 3-10x slower
+  // than its plain kernel (docs/performance.md); the gradient rule asks for indices itself.
+  const { shape, attrs } = poolShape('MaxPool', x, opts);
+  return one(x.graph, 'MaxPool', [x], x.dtype, shape, attrs);
 }
 
 /**
@@ -635,6 +638,13 @@ export function groupNorm(x: Tensor, numGroups: number, gamma: Tensor | null, be
   if (x.rank !== 4) throw new GraphError(`GroupNorm: expects NCHW, got ${fmt(x.shape)}`);
   const [n, c, h, w] = x.shape as [number, number, number, number];
   if (c % numGroups !== 0) throw new GraphError(`GroupNorm: ${numGroups} groups do not divide ${c} channels`);
+  if (x.graph.options.fusedNorms && !x.dynamic && x.dtype === 'float32') {
+    const normed = layerNormLastAxis(reshape(x, [n, numGroups, (c / numGroups) * h * w]), eps);
+    let y = reshape(normed, [n, c, h, w]);
+    if (gamma) y = mul(y, reshape(gamma, [1, c, 1, 1]));
+    if (beta) y = add(y, reshape(beta, [1, c, 1, 1]));
+    return y;
+  }
   // A dynamic input (any H and W) is grouped with ONNX's 0/-1 and restored to its run-time shape.
   const xg = x.dynamic ? reshapeSymbolic(x, [0, numGroups, -1]) : reshape(x, [n, numGroups, (c / numGroups) * h * w]);
   const mean = reduceMean(xg, [2], true);
@@ -645,6 +655,36 @@ export function groupNorm(x: Tensor, numGroups: number, gamma: Tensor | null, be
   if (gamma) y = mul(y, reshape(gamma, [1, c, 1, 1]));
   if (beta) y = add(y, reshape(beta, [1, c, 1, 1]));
   return y;
+}
+
+const unitScales = new WeakMap<Graph, Map<string, Tensor>>();
+
+/**
+ * (x - mean) / sqrt(var + eps) over the last axis, as one LayerNormalization node with a unit
+ * scale and no bias (one constant of ones per length, shared by the graph). The node's Mean and
+ * InvStdDev outputs exist for the gradient rule (autodiff.ts), which reuses InvStdDev instead of
+ * recomputing the variance. Static float32 only (ONNX Runtime's kernel stashes in float32).
+ */
+export function layerNormLastAxis(x: Tensor, eps = 1e-5): Tensor {
+  requireStatic('LayerNormalization', x, 'the primitive GroupNorm');
+  if (x.dtype !== 'float32') throw new GraphError(`LayerNormalization: float32 only, got ${x.dtype} (${x.name})`);
+  const len = x.shape[x.rank - 1]!;
+  let cache = unitScales.get(x.graph);
+  if (!cache) unitScales.set(x.graph, (cache = new Map()));
+  let ones = cache.get(String(len));
+  if (!ones) cache.set(String(len), (ones = x.graph.constant(new Float32Array(len).fill(1), [len], 'float32')));
+  const stats = [...x.shape.slice(0, -1), 1];
+  const [y] = x.graph.addNode(
+    'LayerNormalization',
+    [x, ones],
+    [
+      { dtype: 'float32', shape: x.shape },
+      { dtype: 'float32', shape: stats },
+      { dtype: 'float32', shape: stats },
+    ],
+    { axis: attr.int(-1), epsilon: attr.float(eps) },
+  );
+  return y!;
 }
 
 /** Per-channel affine y = x * scale + shift (a frozen BatchNorm); scale/shift: [C]. */

@@ -154,6 +154,27 @@ export function anchorSizes(shift: number): number[][] {
 }
 
 /**
+ * The from-scratch model: ResNet-18 of `model`'s width with GroupNorm in the backbone, FPN and
+ * two-conv heads, anchors 2^anchorShift times the defaults, images resized to minSize/maxSize.
+ */
+export function scratchConfig(
+  model: { baseWidth: number; fpnChannels: number },
+  classNames: readonly string[],
+  size: { minSize: number; maxSize: number; anchorShift?: number },
+): RetinaNetConfig {
+  return configFor('retinanet_resnet18_fpn_gn', {
+    name: 'retinanet_resnet18_fpn_scratch',
+    numClasses: Math.max(1, classNames.length),
+    classNames: [...classNames],
+    backbone: { depth: 18, baseWidth: model.baseWidth, norm: 'group_norm', trainableLayers: 5 },
+    fpn: { channels: model.fpnChannels, p6From: 'c5', norm: 'group_norm' },
+    head: { convs: 2, groupNorm: true },
+    anchors: { sizes: anchorSizes(size.anchorShift ?? 0) },
+    transform: { minSize: size.minSize, maxSize: size.maxSize },
+  });
+}
+
+/**
  * Picks a from-scratch recipe for `ds` within `opts.timeBudget` seconds on `opts.cores` cores.
  * Deterministic: the same data and options give the same choice.
  */
@@ -263,16 +284,7 @@ export function scratchRecipe(ds: DetectionDataset, opts: ScratchRecipeOptions =
         : `; padding to 128 keeps the number of batch shapes (each a compiled graph) small${sizes ? ', and the smaller sizes mostly fall in the shapes of the largest' : ''}`),
   });
 
-  const config = configFor('retinanet_resnet18_fpn_gn', {
-    name: 'retinanet_resnet18_fpn_scratch',
-    numClasses: Math.max(1, ds.classNames.length),
-    classNames: [...ds.classNames],
-    backbone: { depth: 18, baseWidth: m.baseWidth, norm: 'group_norm', trainableLayers: 5 },
-    fpn: { channels: m.fpnChannels, p6From: 'c5', norm: 'group_norm' },
-    head: { convs: 2, groupNorm: true },
-    anchors: { sizes: anchorSizes(shift) },
-    transform: { minSize, maxSize },
-  });
+  const config = scratchConfig(m, ds.classNames, { minSize, maxSize, anchorShift: shift });
   return {
     config,
     recipe: { batchSize: SCRATCH_BATCH, lr: SCRATCH_LR, clipGradNorm: SCRATCH_CLIP, flip: true, minSizes: sizes, padTo },

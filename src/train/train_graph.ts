@@ -3,7 +3,7 @@
  * loss with respect to every trainable parameter, compiled for one batch shape.
  */
 import { Executable } from '../engine/runtime.js';
-import { Graph, type Tensor } from '../engine/graph.js';
+import { Graph, type GraphOptions, type Tensor } from '../engine/graph.js';
 import { grad } from '../engine/autodiff.js';
 import { LOSS_TARGET_NAMES } from '../detection/loss_targets.js';
 import { lossTargetInputs, retinanetLoss } from '../detection/losses.js';
@@ -26,9 +26,18 @@ export interface TrainExecutable {
  * constant-weight conv kernels for them. A change to a frozen value after compiling therefore
  * needs a new graph (the trainer never makes one).
  */
-export function buildTrainGraph(model: RetinaNet, n: number, h: number, w: number, numAnchors: number, threads?: number): Promise<TrainExecutable> {
+export function buildTrainGraph(
+  model: RetinaNet,
+  n: number,
+  h: number,
+  w: number,
+  numAnchors: number,
+  threads?: number,
+  opts: Readonly<GraphOptions> = { fusedNorms: true },
+): Promise<TrainExecutable> {
   const cfg = model.config;
-  const g = new Graph();
+  // Fused GroupNorms by default: a training graph is only ever run here, never exported.
+  const g = new Graph(opts);
   const images = g.input('images', 'float32', [n, 3, h, w]);
   const out = buildRetinaNet(g, model.store, images, cfg);
   const targets = lossTargetInputs(g, n, numAnchors, cfg.loss.box);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Graph, differentiableOps, grad, op, type Tensor } from '../../src/engine/index.js';
+import { Executable, Graph, type GraphOptions, differentiableOps, grad, op, type Tensor } from '../../src/engine/index.js';
 import { distinctValues, gradCheck, rng } from './gradcheck.js';
 
 const positive = (n: number, seed: number): number[] => {
@@ -16,6 +16,9 @@ interface Case {
   covers: string[];
   /** Relative tolerance where the case itself rounds (e.g. through float32). */
   rtol?: number;
+  /** Forced dtype and graph options (a fused op that exists in float32 only). */
+  dtype?: 'float32';
+  graph?: GraphOptions;
 }
 
 const cases: Case[] = [
@@ -100,16 +103,59 @@ const cases: Case[] = [
     inputs: [{ shape: [2, 4, 3, 3] }, { shape: [4] }, { shape: [4] }],
     covers: ['ReduceMean', 'Sqrt', 'Div'],
   },
+  {
+    name: 'GroupNorm fused (LayerNormalization)',
+    f: ([x, gm, bt]) => op.groupNorm(x!, 2, gm!, bt!),
+    inputs: [{ shape: [2, 4, 3, 3] }, { shape: [4] }, { shape: [4] }],
+    covers: ['LayerNormalization'],
+    dtype: 'float32',
+    graph: { fusedNorms: true },
+  },
   { name: 'Identity, Sign (zero grad)', f: ([x]) => op.add(op.identity(x!), op.sign(x!)), inputs: [{ shape: [6] }], covers: ['Identity', 'Sign'] },
 ];
 
 for (const c of cases) {
   test(`gradient of ${c.name} matches finite differences`, async (t) => {
-    const r = await gradCheck(c.f, c.inputs, { rtol: c.rtol });
+    const r = await gradCheck(c.f, c.inputs, { rtol: c.rtol, dtype: c.dtype, graph: c.graph });
     assert.ok(r.checked > 0);
     t.diagnostic(`${r.dtype}: ${r.checked} coordinates, max relative error ${r.maxRelErr.toExponential(2)}`);
   });
 }
+
+test('fused GroupNorm: one LayerNormalization node, same values and gradients as the primitive one', async () => {
+  const r = rng(9);
+  const shape = [2, 64, 12, 10];
+  const size = shape.reduce((a, b) => a * b, 1);
+  const xv = Float32Array.from({ length: size }, () => 3 * r() - 1);
+  const gv = Float32Array.from({ length: 64 }, () => 0.5 + r());
+  const bv = Float32Array.from({ length: 64 }, () => r() - 0.5);
+  const wv = Float32Array.from({ length: size }, () => 2 * r() - 1);
+  const run = async (fused: boolean): Promise<{ values: Float32Array[]; ops: string[] }> => {
+    const g = new Graph({ fusedNorms: fused });
+    const x = g.param('x', shape, 'float32');
+    const gm = g.param('g', [64], 'float32');
+    const bt = g.param('b', [64], 'float32');
+    const y = op.relu(op.groupNorm(x, 32, gm, bt));
+    const loss = op.reduceSum(op.mul(y, g.constant(wv, shape, 'float32')));
+    const grads = grad(loss, [x, gm, bt]);
+    const exe = await Executable.create(g, [y, ...grads], { threads: 1 });
+    const values = (await exe.run(new Map([['x', xv], ['g', gv], ['b', bv]]))) as Float32Array[];
+    await exe.release();
+    return { values, ops: g.nodes.map((n) => n.opType) };
+  };
+  const plain = await run(false);
+  const fused = await run(true);
+  assert.equal(fused.ops.filter((o) => o === 'LayerNormalization').length, 1);
+  assert.equal(plain.ops.filter((o) => o === 'LayerNormalization').length, 0);
+  assert.ok(fused.ops.length < plain.ops.length, `${fused.ops.length} nodes fused vs ${plain.ops.length}`);
+  ['y', 'dx', 'dgamma', 'dbeta'].forEach((name, i) => {
+    const a = plain.values[i]!;
+    const b = fused.values[i]!;
+    let worst = 0;
+    for (let k = 0; k < a.length; k++) worst = Math.max(worst, Math.abs(a[k]! - b[k]!) / Math.max(1, Math.abs(a[k]!)));
+    assert.ok(worst < 2e-4, `${name}: max relative difference ${worst}`);
+  });
+});
 
 test('every differentiable op is exercised by a finite-difference case', () => {
   const covered = new Set(cases.flatMap((c) => c.covers));

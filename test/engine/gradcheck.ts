@@ -5,7 +5,7 @@
  * the graph for doubles; otherwise float32 with looser, stated tolerances.
  */
 import assert from 'node:assert/strict';
-import { type DType, Executable, Graph, type HostArray, type Tensor, grad, op } from '../../src/engine/index.js';
+import { type DType, Executable, Graph, type GraphOptions, type HostArray, type Tensor, grad, op } from '../../src/engine/index.js';
 import { Rng } from '../../src/core/random.js';
 
 export interface CheckInput {
@@ -21,6 +21,8 @@ export interface CheckOptions {
   dtype?: DType;
   /** Relative tolerance override. */
   rtol?: number;
+  /** Options of the graph the function is built in (e.g. fused norms). */
+  graph?: GraphOptions;
 }
 
 export interface CheckResult {
@@ -45,8 +47,9 @@ async function buildAndRun(
   values: number[][],
   f: (xs: Tensor[]) => Tensor,
   seed: number,
+  graphOptions: GraphOptions = {},
 ): Promise<{ lossExe: Executable; gradExe: Executable; feeds: Map<string, HostArray>; grads: number[][] }> {
-  const g = new Graph();
+  const g = new Graph(graphOptions);
   const xs = inputs.map((inp, i) => g.param(`x${i}`, inp.shape, dtype));
   const y = f(xs);
   const r = rng(seed + 17);
@@ -68,11 +71,11 @@ export async function gradCheck(f: (xs: Tensor[]) => Tensor, inputs: readonly Ch
   let dtype: DType = opts.dtype ?? 'float64';
   let built: Awaited<ReturnType<typeof buildAndRun>>;
   try {
-    built = await buildAndRun(dtype, inputs, values, f, seed);
+    built = await buildAndRun(dtype, inputs, values, f, seed, opts.graph);
   } catch (err) {
     if (opts.dtype || !/NOT_IMPLEMENTED|Could not find an implementation|type.*not supported/i.test(String(err))) throw err;
     dtype = 'float32';
-    built = await buildAndRun(dtype, inputs, values, f, seed);
+    built = await buildAndRun(dtype, inputs, values, f, seed, opts.graph);
   }
   const eps = dtype === 'float64' ? 1e-6 : 1e-2;
   const rtol = opts.rtol ?? (dtype === 'float64' ? 1e-5 : 3e-2);
