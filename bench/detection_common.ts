@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/core/random.js';
+import { InputError } from '../src/core/errors.js';
 
 /** A Python interpreter with torch and torchvision, and what it has. */
 export interface TorchPython {
@@ -186,8 +187,14 @@ export function runIfScript(moduleUrl: string, main: (argv: string[]) => Promise
   }
   if (isScript) {
     Promise.resolve(main(process.argv.slice(2))).catch((err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
+      // A usage mistake is one line; anything else keeps its stack for the bug report.
+      if (err instanceof InputError) {
+        console.error(`${path.basename(script!)}: ${err.message}`);
+        process.exitCode = 2;
+      } else {
+        console.error(err);
+        process.exitCode = 1;
+      }
     });
   }
 }

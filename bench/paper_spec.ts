@@ -150,7 +150,7 @@ export const TABLES: readonly TableSpec[] = [
   {
     id: 'prior',
     title: 'Prior initialisation (sections 3.3, 4.1, 5.1)',
-    paperSetting: 'the paper: CE without the prior "fails quickly, with the network diverging"; with pi = .01, 30.2 AP',
+    paperSetting: 'CE without the prior "fails quickly, with the network diverging"; with pi = .01, 30.2 AP',
     rows: [
       { row: 'ce-a0.5', paper: P(30.2, 46.7, 32.8) },
       { row: 'prior-ce-pi0.5', paperNote: 'diverges' },
