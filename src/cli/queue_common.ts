@@ -56,15 +56,18 @@ export function journalPath(runId: string): string {
 
 /**
  * Follows `run` to its end with a progress bar (unless quiet); notes go above it. Ctrl-C or
- * SIGTERM stops the following and returns undefined, after saying how to re-attach.
+ * SIGTERM stops the following and returns undefined, after saying how to re-attach. `banner`
+ * (unless quiet) is written once Ctrl-C is handled, so whoever reacts to it cannot interrupt the
+ * process before its handler is in place.
  */
-export async function followRun(run: QueueRun, label: string, quiet: boolean, reattach: string): Promise<RunOutcome | undefined> {
-  const bar = quiet ? undefined : new ProgressBar(run.spec.images.length, label);
-  const say = (line: string): void => (bar ? bar.log(line) : void process.stderr.write(`${line}\n`));
+export async function followRun(run: QueueRun, label: string, quiet: boolean, reattach: string, banner?: string): Promise<RunOutcome | undefined> {
   const controller = new AbortController();
   const onSignal = (): void => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  if (banner !== undefined && !quiet) process.stderr.write(banner);
+  const bar = quiet ? undefined : new ProgressBar(run.spec.images.length, label);
+  const say = (line: string): void => (bar ? bar.log(line) : void process.stderr.write(`${line}\n`));
   try {
     return await run.wait({
       signal: controller.signal,

@@ -93,14 +93,10 @@ export async function runQueuedDetect(values: Values, positionals: readonly stri
 
   const reattach = `retinanet detect --queue ${url} --run ${run.id} --out ${out}`;
   try {
-    if (!quiet) {
-      const n = run.spec.images.length;
-      process.stderr.write(
-        `run ${run.id} ${run.submitted ? 'submitted' : 're-attached'}: ${n} image(s) in ${shardCount(run.spec)} shard(s) of up to ${run.spec.shardSize} on ${target.display}, model ${run.spec.hash.slice(0, 12)}; ` +
-          `start workers with 'retinanet worker --queue ${url}'; Ctrl-C stops waiting, '${reattach}' re-attaches\n`,
-      );
-    }
-    const outcome = await followRun(run, 'detect', quiet, reattach);
+    const banner =
+      `run ${run.id} ${run.submitted ? 'submitted' : 're-attached'}: ${run.spec.images.length} image(s) in ${shardCount(run.spec)} shard(s) of up to ${run.spec.shardSize} on ${target.display}, model ${run.spec.hash.slice(0, 12)}; ` +
+      `start workers with 'retinanet worker --queue ${url}'; Ctrl-C stops waiting, '${reattach}' re-attaches\n`;
+    const outcome = await followRun(run, 'detect', quiet, reattach, banner);
     if (!outcome) return 130;
     const { merged, failures } = assembleRun(run.spec, outcome.outcomes, outcome.failedShards);
     warnFailures(failures);

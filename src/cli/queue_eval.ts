@@ -69,13 +69,10 @@ export async function runQueuedEval(v: Values, printCoco: (result: CocoEvalResul
   const run = await QueueRun.submit(target, id, spec, { journal: journalPath(id) });
   const reattach = `the same 'retinanet eval' command with --run ${run.id}`;
   try {
-    if (!quiet) {
-      process.stderr.write(
-        `run ${run.id} ${run.submitted ? 'submitted' : 're-attached'}: ${images.length} image(s) in ${shardCount(spec)} shard(s) of up to ${shardSize} on ${target.display}, model ${spec.hash.slice(0, 12)}; ` +
-          `start workers with 'retinanet worker --queue ${url}'; Ctrl-C stops waiting, ${reattach} re-attaches\n`,
-      );
-    }
-    const outcome = await followRun(run, 'eval', quiet, reattach);
+    const banner =
+      `run ${run.id} ${run.submitted ? 'submitted' : 're-attached'}: ${images.length} image(s) in ${shardCount(spec)} shard(s) of up to ${shardSize} on ${target.display}, model ${spec.hash.slice(0, 12)}; ` +
+      `start workers with 'retinanet worker --queue ${url}'; Ctrl-C stops waiting, ${reattach} re-attaches\n`;
+    const outcome = await followRun(run, 'eval', quiet, reattach, banner);
     if (!outcome) return 130;
     const { merged, processed, failures } = assembleRun(run.spec, outcome.outcomes, outcome.failedShards);
     for (const f of failures.slice(0, 20)) process.stderr.write(`warning: ${f.error}; left out of the evaluation\n`);
