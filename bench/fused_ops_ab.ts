@@ -7,7 +7,7 @@
  *
  *   node dist/bench/fused_ops_ab.js [--size 256] [--model scratch32|scratch64] [--threads 2] [--runs 12]
  */
-import { Executable, Graph, attr, op } from '../src/engine/index.js';
+import { Executable, Graph, op } from '../src/engine/index.js';
 import { InputError } from '../src/core/errors.js';
 import { RetinaNet } from '../src/model/model.js';
 import { memorySource } from '../src/data/source.js';
@@ -75,16 +75,14 @@ export async function main(argv: string[]): Promise<void> {
   for (const shape of shapes) {
     const size4 = shape.reduce((a, c) => a * c, 1);
     const x = Float32Array.from(hashUniform(`ab-pool-${shape.join('x')}`, size4));
+    const pool = { kernel: 3, strides: 2, pads: 1 };
     const exes = await Promise.all(
       [false, true].map((indices) => {
         const g = new Graph();
-        const xin = g.input('x', 'float32', [...shape]);
-        const attrs = { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) };
-        const oh = Math.floor((shape[2] - 1) / 2) + 1;
-        const ow = Math.floor((shape[3] - 1) / 2) + 1;
-        const outs = g.addNode('MaxPool', [xin], indices ? [{ dtype: 'float32', shape: [shape[0], shape[1], oh, ow] }, { dtype: 'int64', shape: [shape[0], shape[1], oh, ow] }] : [{ dtype: 'float32', shape: [shape[0], shape[1], oh, ow] }], attrs);
+        const xin = g.input('x', 'float32', shape);
+        const y = indices ? op.maxPoolWithIndices(xin, pool).values : op.maxPool(xin, pool);
         // A scalar out, so the copy of the pooled tensor to JS is not timed.
-        return Executable.create(g, [op.reduceSum(outs[0]!)], { threads });
+        return Executable.create(g, [op.reduceSum(y)], { threads });
       }),
     );
     const fx = new Map([['x', x]]);

@@ -124,7 +124,7 @@ export async function runOne(preset: Preset, dataDir: string, run: RunSpec, thre
   const r = rowById(run.row);
   const model = new RetinaNet(rowConfig(preset, r), run.seed);
   const train = await openSplit(dataDir, 'train');
-  const ohem = r.ohem ? new OhemHook({ batchSize: r.ohem.batch, nmsThresh: r.ohem.nms, ratio: r.loss === 'ohem 1:3', nmsBoxes: r.ohem.boxes ?? 'anchors', alpha: r.alpha, gamma: r.gamma }) : undefined;
+  const ohem = r.ohem ? new OhemHook({ batchSize: r.ohem.batch, nmsThresh: r.ohem.nms, ratio: r.loss === 'ohem 1:3', nmsBoxes: r.ohem.boxes, alpha: r.alpha, gamma: r.gamma }) : undefined;
   const opts = demoTrainOptions({ iters: preset.iters, batch: preset.batch, lr: run.lr, seed: run.seed, threads, hooks: ohem ? [ohem] : [] });
   opts.clipGradNorm = r.clip ? preset.clip : undefined;
   opts.checkpointEvery = preset.iters + 1;

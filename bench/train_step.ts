@@ -32,7 +32,6 @@ interface StepArgs {
 }
 
 function parse(argv: string[]): StepArgs {
-  const scratch = argv.includes('--model') && argv[argv.indexOf('--model') + 1] !== 'r50';
   const get = (name: string, d: number): number => {
     const i = argv.indexOf(`--${name}`);
     if (i < 0) return d;
@@ -43,6 +42,7 @@ function parse(argv: string[]): StepArgs {
   const mi = argv.indexOf('--model');
   const model = mi >= 0 ? (argv[mi + 1] ?? '') : 'r50';
   if (!MODELS.includes(model)) throw new InputError(`--model: unknown model '${model}'; models: ${MODELS.join(', ')}`);
+  const scratch = model !== 'r50';
   // The scratch models' defaults are the automatic recipe's: batch 4 at 256 px.
   return { threads: get('threads', 2), runs: get('runs', 4), rounds: get('rounds', 3), batch: get('batch', scratch ? SCRATCH_BATCH : 2), size: get('size', scratch ? 256 : 512), classes: get('classes', 3), model };
 }

@@ -99,10 +99,6 @@ export class GraphError extends Error {
   override name = 'GraphError';
 }
 
-/**
- * A graph under construction. Nodes are appended in creation order, which is a topological
- * order: every op's inputs exist before the op is added.
- */
 /** How a graph builds some composite ops (see `Graph.options`). */
 export interface GraphOptions {
   /**
@@ -114,6 +110,10 @@ export interface GraphOptions {
   fusedNorms?: boolean;
 }
 
+/**
+ * A graph under construction. Nodes are appended in creation order, which is a topological
+ * order: every op's inputs exist before the op is added.
+ */
 export class Graph {
   readonly nodes: Node[] = [];
   constructor(readonly options: Readonly<GraphOptions> = {}) {}

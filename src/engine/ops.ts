@@ -638,26 +638,23 @@ export function groupNorm(x: Tensor, numGroups: number, gamma: Tensor | null, be
   if (x.rank !== 4) throw new GraphError(`GroupNorm: expects NCHW, got ${fmt(x.shape)}`);
   const [n, c, h, w] = x.shape as [number, number, number, number];
   if (c % numGroups !== 0) throw new GraphError(`GroupNorm: ${numGroups} groups do not divide ${c} channels`);
-  if (x.graph.options.fusedNorms && !x.dynamic && x.dtype === 'float32') {
-    const normed = layerNormLastAxis(reshape(x, [n, numGroups, (c / numGroups) * h * w]), eps);
-    let y = reshape(normed, [n, c, h, w]);
-    if (gamma) y = mul(y, reshape(gamma, [1, c, 1, 1]));
-    if (beta) y = add(y, reshape(beta, [1, c, 1, 1]));
-    return y;
-  }
   // A dynamic input (any H and W) is grouped with ONNX's 0/-1 and restored to its run-time shape.
   const xg = x.dynamic ? reshapeSymbolic(x, [0, numGroups, -1]) : reshape(x, [n, numGroups, (c / numGroups) * h * w]);
-  const mean = reduceMean(xg, [2], true);
-  const centered = sub(xg, mean);
-  const variance = reduceMean(mul(centered, centered), [2], true);
-  const normed = div(centered, sqrt(add(variance, scalarLike(x, eps))));
+  let normed: Tensor;
+  if (x.graph.options.fusedNorms && !x.dynamic && x.dtype === 'float32') {
+    normed = layerNormLastAxis(xg, eps);
+  } else {
+    const centered = sub(xg, reduceMean(xg, [2], true));
+    const variance = reduceMean(mul(centered, centered), [2], true);
+    normed = div(centered, sqrt(add(variance, scalarLike(x, eps))));
+  }
   let y = x.dynamic ? reshapeTo(normed, shapeOf(x), x.shape) : reshape(normed, [n, c, h, w]);
   if (gamma) y = mul(y, reshape(gamma, [1, c, 1, 1]));
   if (beta) y = add(y, reshape(beta, [1, c, 1, 1]));
   return y;
 }
 
-const unitScales = new WeakMap<Graph, Map<string, Tensor>>();
+const unitScales = new WeakMap<Graph, Map<number, Tensor>>();
 
 /**
  * (x - mean) / sqrt(var + eps) over the last axis, as one LayerNormalization node with a unit
@@ -671,8 +668,8 @@ export function layerNormLastAxis(x: Tensor, eps = 1e-5): Tensor {
   const len = x.shape[x.rank - 1]!;
   let cache = unitScales.get(x.graph);
   if (!cache) unitScales.set(x.graph, (cache = new Map()));
-  let ones = cache.get(String(len));
-  if (!ones) cache.set(String(len), (ones = x.graph.constant(new Float32Array(len).fill(1), [len], 'float32')));
+  let ones = cache.get(len);
+  if (!ones) cache.set(len, (ones = x.graph.constant(new Float32Array(len).fill(1), [len], 'float32')));
   const stats = [...x.shape.slice(0, -1), 1];
   const [y] = x.graph.addNode(
     'LayerNormalization',
