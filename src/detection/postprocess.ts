@@ -113,7 +113,7 @@ export function postprocessDetections(
     if (logits.length !== (level.anchors.length / 4) * numClasses || level.bboxRegression.length !== level.anchors.length) {
       throw new RangeError('postprocessDetections: level outputs do not match its anchors and numClasses');
     }
-    const chosen = selectTopk(scanScores(logits, logitCut, thresh32), topk);
+    const chosen = selectTopk(scanScores(logits, logitCut, thresh32, topk), topk);
     for (const c of chosen) {
       const flat = candIdx[c]!;
       const anchor = (flat / numClasses) | 0;
@@ -140,36 +140,87 @@ export function postprocessDetections(
 const SCAN_CHUNK = 1 << 16;
 
 /**
- * Fills candIdx/candScore with the (flat index, score) of every logit whose float32 sigmoid
- * exceeds `thresh32`, in index order; returns the count.
+ * Fills candIdx/candScore with the (flat index, score) of the logits whose float32 sigmoid
+ * exceeds `thresh32` and that can still be among the best `k`, in index order; returns the
+ * count. An untrained or badly calibrated model can put half of its millions of logits above
+ * the threshold, and `Math.exp` on each was most of the post-processing time: the scan keeps
+ * indices only, and raises its cut as it goes (a streaming top-k).
+ *
+ * Whenever the kept indices pass 4k, the k-th largest of their logits, L, is found: k logits
+ * seen are >= L, so their scores are >= sigmoid32(L) and, when that passes the threshold, the
+ * k-th best score is too. A logit `lo` with sigmoid32(lo) < sigmoid32(L) (sigmoid32 is
+ * monotone) then becomes the cut: whatever it drops scores below k others, and every tie at
+ * the final cut is kept, so the choice (ties to the lower index) is the one made over all
+ * candidates. Only the survivors get a sigmoid, at the end.
  */
-function scanScores(logits: Float32Array, logitCut: number, thresh32: number): number {
+function scanScores(logits: Float32Array, logitCut: number, thresh32: number, k: number): number {
+  const compactAt = Math.max(4 * k, 4096);
+  let cut = logitCut;
   let n = 0;
   for (let from = 0; from < logits.length; from += SCAN_CHUNK) {
     const to = Math.min(logits.length, from + SCAN_CHUNK);
     ensureCandidates(n + (to - from));
-    n = scanChunk(logits, from, to, logitCut, thresh32, n);
-  }
-  return n;
-}
-
-/**
- * The hot loop, kept free of capacity checks (they made it ~40% slower) and in a function of
- * its own so V8 optimises it directly rather than through on-stack replacement.
- */
-function scanChunk(logits: Float32Array, from: number, to: number, logitCut: number, thresh32: number, n: number): number {
-  const idx = candIdx, score = candScore;
-  for (let i = from; i < to; i++) {
-    const x = logits[i]!;
-    if (x > logitCut) {
-      const s = sigmoid32(x);
-      if (s > thresh32) {
-        idx[n] = i;
-        score[n++] = s;
+    n = collectChunk(logits, from, to, cut, n);
+    if (n > compactAt) {
+      const raised = raiseCut(logits, n, k, thresh32, cut);
+      if (raised > cut) {
+        cut = raised;
+        n = keepAbove(logits, n, cut);
       }
     }
   }
+  return scoreCandidates(logits, n, cut, thresh32);
+}
+
+/** A cut above which the best k of the n kept candidates are sure to lie (see scanScores); `cut` if none is higher. */
+function raiseCut(logits: Float32Array, n: number, k: number, thresh32: number, cut: number): number {
+  if (scratch.length < n) scratch = new Float32Array(candIdx.length);
+  for (let j = 0; j < n; j++) scratch[j] = logits[candIdx[j]!]!;
+  const kth = kthLargest(scratch, n, k);
+  const s = sigmoid32(kth);
+  if (!(s > thresh32)) return cut;
+  let step = 1e-6 * (1 + Math.abs(kth));
+  for (let i = 0; i < 64; i++, step *= 2) {
+    const lo = kth - step;
+    if (sigmoid32(lo) < s) return Math.max(cut, lo);
+  }
+  return cut;
+}
+
+/** Compacts candIdx[0..n) to the indices whose logit is above `cut`; returns the new count. */
+function keepAbove(logits: Float32Array, n: number, cut: number): number {
+  const idx = candIdx;
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    const i = idx[j]!;
+    if (logits[i]! > cut) idx[m++] = i;
+  }
+  return m;
+}
+
+/** The scan's hot loop: appends the indices of the logits above the cut. */
+function collectChunk(logits: Float32Array, from: number, to: number, cut: number, n: number): number {
+  const idx = candIdx;
+  for (let i = from; i < to; i++) if (logits[i]! > cut) idx[n++] = i;
   return n;
+}
+
+/** Compacts candIdx[0..n) to the candidates above `lo` whose score passes the threshold, their scores in candScore. */
+function scoreCandidates(logits: Float32Array, n: number, lo: number, thresh32: number): number {
+  const idx = candIdx, score = candScore;
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    const i = idx[j]!;
+    const x = logits[i]!;
+    if (x > lo) {
+      const s = sigmoid32(x);
+      if (s > thresh32) {
+        idx[m] = i;
+        score[m++] = s;
+      }
+    }
+  }
+  return m;
 }
 
 function ensureCandidates(need: number): void {
