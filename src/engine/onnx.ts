@@ -5,6 +5,7 @@
  */
 import onnxProto from 'onnx-proto';
 import { type Attr, type DType, type Graph, GraphError, type HostArray, type Node, type Tensor, dtypeOfArray } from './graph.js';
+import { NCHWC_DOMAIN, rewriteNchwc } from './nchwc.js';
 import { onnxTypeCode } from './ops.js';
 
 const { onnx } = onnxProto;
@@ -32,6 +33,12 @@ export interface SerializeOptions {
   metadata?: Readonly<Record<string, string>>;
   /** The graph's documentation string. */
   docString?: string;
+  /**
+   * Run convolutions whose weights are not initializers in ONNX Runtime's NCHWc kernels with
+   * blocks of this many channels (nchwc.ts). Machine-specific: only for a graph run here, with
+   * the block size the runtime probed (`nchwcBlockSize`). Default 0: off.
+   */
+  nchwcBlock?: number;
 }
 
 /** Lowest opset `serialize` can write (Unsqueeze, Squeeze, ReduceSum take their axes as inputs from 13). */
@@ -133,7 +140,7 @@ export function serialize(graph: Graph, opts: SerializeOptions): Uint8Array {
   const order = [...graph.inputs.keys()];
   inputs.sort((a, b) => order.indexOf(a.name!) - order.indexOf(b.name!));
 
-  const nodeProtos: onnxProto.onnx.INodeProto[] = nodes.map((n, i) => {
+  let nodeProtos: onnxProto.onnx.INodeProto[] = nodes.map((n, i) => {
     const input = n.inputs.map((t) => (t ? t.name : ''));
     let attrs = Object.entries(n.attrs);
     const axes = n.attrs['axes'];
@@ -152,6 +159,12 @@ export function serialize(graph: Graph, opts: SerializeOptions): Uint8Array {
     };
   });
 
+  if (opts.nchwcBlock) {
+    const initializerNames = new Set(initializers.map((t) => t.name));
+    nodeProtos = rewriteNchwc(nodes, nodeProtos, initializers, (name) => initializerNames.has(name), new Set(opts.outputs.map((t) => t.name)), opts.nchwcBlock);
+  }
+  const domains = nodeProtos.some((n) => n.domain === NCHWC_DOMAIN) ? [{ domain: NCHWC_DOMAIN, version: 1 }] : [];
+
   // An output that is itself a graph input or constant must pass through a node.
   const outputInfos: onnxProto.onnx.IValueInfoProto[] = [];
   for (const t of opts.outputs) {
@@ -167,7 +180,7 @@ export function serialize(graph: Graph, opts: SerializeOptions): Uint8Array {
   const model: onnxProto.onnx.IModelProto = {
     irVersion: irVersionFor(opset),
     producerName: 'retinanet-ts',
-    opsetImport: [{ domain: '', version: opset }],
+    opsetImport: [{ domain: '', version: opset }, ...domains],
     graph: {
       name: opts.name ?? 'retinanet-ts',
       node: nodeProtos,

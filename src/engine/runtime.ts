@@ -6,8 +6,10 @@
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import { ort } from '../platform/ort.js';
 import { system } from '../platform/system.js';
-import { type DType, type Graph, GraphError, type HostArray, type Tensor, dtypeOfArray } from './graph.js';
+import { type DType, Graph, GraphError, type HostArray, type Tensor, dtypeOfArray } from './graph.js';
+import { MIN_POSITIONS } from './nchwc.js';
 import { outputName, requiredSubgraph, serialize } from './onnx.js';
+import { conv } from './ops.js';
 
 export interface RuntimeOptions {
   /** Intra-op threads; default: all cores. */
@@ -18,6 +20,57 @@ export interface RuntimeOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Write an ONNX Runtime profile (chrome trace JSON) with this file prefix. */
   profilePrefix?: string;
+  /**
+   * Run convolutions with fed or computed weights in ONNX Runtime's NCHWc kernels when this
+   * machine has them (engine/nchwc.ts; `RETINANET_NCHWC=0` turns it off everywhere). Default true.
+   */
+  nchwc?: boolean;
+}
+
+let nchwcProbe: Promise<number> | undefined;
+
+/**
+ * The channel block of ONNX Runtime's NCHWc kernels on this machine (16 with AVX-512, 8 with
+ * AVX2), or 0 where there are none (onnxruntime-web, other CPUs, or `RETINANET_NCHWC=0`). Found
+ * once per process by running one small convolution rewritten for each candidate block and
+ * keeping the block whose result equals the plain convolution's: a wrong block gives wrong
+ * values, not an error.
+ */
+export function nchwcBlockSize(): Promise<number> {
+  nchwcProbe ??= probeNchwc();
+  return nchwcProbe;
+}
+
+async function probeNchwc(): Promise<number> {
+  if (!ort.nchwcKernels || system.env('RETINANET_NCHWC') === '0') return 0;
+  // Large enough for the rewrite to take it (MIN_POSITIONS output positions).
+  const side = Math.ceil(Math.sqrt(MIN_POSITIONS));
+  const g = new Graph();
+  const x = g.input('x', 'float32', [1, 16, side, side]);
+  const w = g.input('w', 'float32', [16, 16, 3, 3]);
+  const y = conv(x, w, null, { pads: 1 });
+  const feeds: Record<string, OrtTensor> = {
+    x: new ort.Tensor('float32', Float32Array.from({ length: 16 * side * side }, (_, i) => Math.sin(i * 0.7)), [1, 16, side, side]),
+    w: new ort.Tensor('float32', Float32Array.from({ length: 2304 }, (_, i) => Math.cos(i * 1.3)), [16, 16, 3, 3]),
+  };
+  const run = async (block: number): Promise<Float32Array> => {
+    const session = await ort.InferenceSession.create(serialize(g, { outputs: [y], nchwcBlock: block }), { intraOpNumThreads: 1, graphOptimizationLevel: 'basic' });
+    try {
+      return (await session.run(feeds))[y.name]!.data as Float32Array;
+    } finally {
+      await session.release();
+    }
+  };
+  try {
+    const plain = await run(0);
+    for (const block of [16, 8]) {
+      const got = await run(block).catch(() => undefined);
+      if (got && got.every((v, i) => Math.abs(v - plain[i]!) <= 1e-4 * (1 + Math.abs(plain[i]!)))) return block;
+    }
+  } catch {
+    // No NCHWc operators in this build: the plain path.
+  }
+  return 0;
 }
 
 /** Default thread count: every core the process may use. */
@@ -48,7 +101,8 @@ export class Executable {
 
   /** Serializes the subgraph computing `outputs` and compiles it. */
   static async create(graph: Graph, outputs: readonly Tensor[], opts: RuntimeOptions = {}): Promise<Executable> {
-    const bytes = serialize(graph, { outputs, bake: opts.bake });
+    const nchwcBlock = opts.nchwc === false ? 0 : await nchwcBlockSize();
+    const bytes = serialize(graph, { outputs, bake: opts.bake, nchwcBlock });
     const { leaves } = requiredSubgraph(graph, outputs);
     const inputs = [...leaves].filter((t) => t.source !== 'constant' && !opts.bake?.has(t.name));
     const session = await ort.InferenceSession.create(bytes, {

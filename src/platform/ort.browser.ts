@@ -17,6 +17,7 @@ export const ort: OrtPlatform = {
   name: 'onnxruntime-web',
   InferenceSession: ortWeb.InferenceSession,
   Tensor: ortWeb.Tensor,
+  nchwcKernels: false,
   env: ortWeb.env,
   sessionOptions: () => ({ executionProviders: [...providers] }),
 };

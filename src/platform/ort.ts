@@ -6,6 +6,7 @@ export const ort: OrtPlatform = {
   name: 'onnxruntime-node',
   InferenceSession: ortNode.InferenceSession,
   Tensor: ortNode.Tensor,
+  nchwcKernels: true,
   env: ortNode.env,
   sessionOptions: () => ({}),
 };

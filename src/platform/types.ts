@@ -15,6 +15,8 @@ export interface OrtPlatform {
   readonly InferenceSession: typeof InferenceSession;
   readonly Tensor: typeof Tensor;
   readonly env: Env;
+  /** Whether this build may have ONNX Runtime's `com.microsoft.nchwc` CPU kernels (probed before use: engine/nchwc.ts). */
+  readonly nchwcKernels: boolean;
   /** Options every session on this platform is created with (the browser: its execution providers). */
   sessionOptions(): InferenceSession.SessionOptions;
 }
