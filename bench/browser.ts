@@ -20,6 +20,7 @@ import { RetinaNet } from '../src/model/model.js';
 import { hashUniform, hashWeight } from '../src/nn/hash_init.js';
 import { BrowserTrainer } from '../src/web/trainer.js';
 import { runIfScript } from './detection_common.js';
+import { median } from '../src/core/stats.js';
 
 interface Options {
   arch: string;
@@ -61,11 +62,6 @@ function parse(argv: string[]): Options {
     runs: numberFlag(values, 'runs', { integer: true, min: 1 }) ?? 3,
     threads: numberFlag(values, 'threads', { integer: true, min: 1 }) ?? os.availableParallelism(),
   };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
 }
 
 function hashImage(h: number, w: number, seed: string): RgbImage {

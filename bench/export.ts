@@ -18,6 +18,7 @@ import { RetinaNet } from '../src/model/model.js';
 import { exportDetectorInt8 } from '../src/model/quantize.js';
 import { hashUniform, hashWeight } from '../src/nn/hash_init.js';
 import { runIfScript } from './detection_common.js';
+import { median } from '../src/core/stats.js';
 
 interface Options {
   threads: number;
@@ -49,11 +50,6 @@ function parse(argv: string[]): Options {
     calibrationImages: numberFlag(values, 'calibrate-images', { integer: true, min: 1 }) ?? 4,
     weights: values['weights'],
   };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
 }
 
 function hashImage(h: number, w: number, seed: string): RgbImage {

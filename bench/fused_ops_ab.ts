@@ -16,8 +16,8 @@ import { prepareBatch } from '../src/train/batches.js';
 import { SCRATCH_MODELS, scratchConfig } from '../src/train/scratch_recipe.js';
 import { buildTrainGraph, trainFeeds } from '../src/train/train_graph.js';
 import { runIfScript } from './detection_common.js';
+import { median } from '../src/core/stats.js';
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 /** Times `fns` alternately, `runs` times each after one warm-up call; returns the medians in ms. */
 async function alternate(fns: (() => Promise<unknown>)[], runs: number): Promise<number[]> {

@@ -17,6 +17,7 @@ import { xyxyToCocoBox } from '../src/eval/types.js';
 import { anchorsFor } from '../src/model/anchors.js';
 import { type RetinaNetConfig, configFor } from '../src/model/config.js';
 import type { DataSpec } from './paper_spec.js';
+import { median } from '../src/core/stats.js';
 
 export const SPLITS = ['train', 'val', 'test'] as const;
 export type Split = (typeof SPLITS)[number];
@@ -134,12 +135,6 @@ export function countAnchors(images: readonly { width: number; height: number; b
     }
     return { anchors: set.all.length / 4, foreground: t.foreground.length, ignored, background };
   });
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
 }
 
 function mean(xs: readonly number[]): number {

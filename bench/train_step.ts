@@ -17,6 +17,7 @@ import { prepareBatch } from '../src/train/batches.js';
 import { buildTrainGraph, trainFeeds } from '../src/train/train_graph.js';
 import { Sgd } from '../src/train/sgd.js';
 import { describeTorch, runIfScript, runTorchWith, torchPythons, type TorchPython } from './detection_common.js';
+import { median } from '../src/core/stats.js';
 
 /** The models the bench can step: torchvision's ResNet-50 layout, or a from-scratch GroupNorm model. */
 const MODELS = ['r50', ...SCRATCH_MODELS.map((m) => `scratch${m.baseWidth}`)];
@@ -92,7 +93,6 @@ export async function main(argv: string[]): Promise<void> {
   const torchErrors: string[] = pythons.length === 0 ? ['skipped torchvision comparison: no python3 with torch and torchvision found (set TORCH_PYTHON)'] : [];
   let loss = 0;
   let step = 0;
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   const torchArgs = [String(batch), String(size), String(classes), String(threads), String(runs), JSON.stringify(samples.map((s) => ({ boxes: Array.from(s.boxes), labels: Array.from(s.labels) })))];
   // A scratch model is built on the torch side from the same config (bench/scratch_torchvision.py's builder).
   if (args.model !== 'r50') torchArgs.push(JSON.stringify(cfg));

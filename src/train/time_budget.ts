@@ -1,3 +1,5 @@
+import { median } from '../core/stats.js';
+
 /**
  * Training for a wall-clock budget instead of a fixed number of iterations. The paper's
  * schedule is defined by the run's length (warmup = length / 10, x0.1 at 2/3 and 8/9), so the
@@ -8,12 +10,6 @@
  * frozen (a drop in the rate must never be undone by a later estimate) and only the end keeps
  * moving, so the run stops at the budget however the machine's speed drifts.
  */
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 export class TimeBudget {
   private readonly durations: number[] = [];
