@@ -37,13 +37,13 @@ function int64Initializer(name: string, values: readonly number[]): TensorProto 
 export const MIN_POSITIONS = 4096;
 
 /**
- * A convolution the NCHWc kernels take and win on: 2-D, ungrouped, spatial (a 1x1 is already a
- * plain GEMM), channels in whole blocks, weights computed or fed.
+ * A convolution the NCHWc kernels take and win on: float32, 2-D, ungrouped, spatial (a 1x1 is
+ * already a plain GEMM), channels in whole blocks, weights computed or fed.
  */
 function eligible(n: Node, block: number, isInitializer: (name: string) => boolean): boolean {
   if (n.opType !== 'Conv') return false;
   const [x, w] = n.inputs;
-  if (!x || !w || x.dynamic || x.rank !== 4 || w.rank !== 4) return false;
+  if (!x || !w || x.dynamic || x.rank !== 4 || w.rank !== 4 || x.dtype !== 'float32') return false;
   const group = n.attrs['group'];
   if (group && group.type === 'int' && group.value !== 1) return false;
   const autoPad = n.attrs['auto_pad'];

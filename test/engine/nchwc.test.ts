@@ -57,6 +57,10 @@ test('the NCHWc rewrite blocks the spatial, ungrouped convolutions with fed or c
   // A weight is reordered once however many convs use it.
   const reorders = model.graph!.node!.filter((n) => n.name === 'w_shared__nchwc_merge');
   assert.equal(reorders.length, 1);
+  // float64 convolutions (no NCHWc kernel) stay plain.
+  const g64 = new Graph();
+  const y64 = op.conv(g64.input('x', 'float64', [1, 32, 64, 64]), g64.input('w', 'float64', [32, 32, 3, 3]), null, { pads: 1 });
+  assert.equal(count(serialize(g64, { outputs: [y64], nchwcBlock: 16 }), 'Conv', 'com.microsoft.nchwc'), 0);
   // Baked weights are left to ONNX Runtime's own transformer.
   const baked = serialize(g, { outputs: [outputs[0]!], nchwcBlock: 16, bake: new Map([['w1', new Float32Array(32 * 32 * 9)], ['b1', new Float32Array(32)]]) });
   assert.equal(count(baked, 'Conv', 'com.microsoft.nchwc'), 0);
