@@ -79,7 +79,14 @@ export function rewriteNchwc(
   block: number,
 ): NodeProto[] {
   const readers = new Map<Tensor, Node[]>();
-  for (const n of nodes) for (const t of n.inputs) if (t) readers.set(t, [...(readers.get(t) ?? []), n]);
+  for (const n of nodes) {
+    for (const t of n.inputs) {
+      if (!t) continue;
+      const list = readers.get(t);
+      if (list) list.push(n);
+      else readers.set(t, [n]);
+    }
+  }
   const fusedRelus = new Set<Node>();
   /** Plain tensor name -> the name of the same values in blocks. */
   const blocked = new Map<string, string>();
