@@ -81,7 +81,10 @@ test('resizedSize follows torch float32 rounding of the scale', () => {
 
 test('resizeBilinear: identity at the same size, constant images stay constant', () => {
   const data = Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => i * 0.1);
-  assert.deepEqual(resizeBilinear(data, 2, 3, 4, 3, 4), data);
+  const same = resizeBilinear(data, 2, 3, 4, 3, 4);
+  assert.deepEqual(same, data);
+  same[0] = 7; // a copy: the caller may write into it
+  assert.equal(data[0], 0);
   const flat = new Float32Array(3 * 5 * 7).fill(0.25);
   for (const v of resizeBilinear(flat, 3, 5, 7, 11, 3)) assert.equal(v, 0.25);
 });
