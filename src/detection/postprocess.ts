@@ -198,7 +198,11 @@ function keepAbove(logits: Float32Array, n: number, cut: number): number {
   return m;
 }
 
-/** The scan's hot loop: appends the indices of the logits above the cut. */
+/**
+ * The scan's hot loop: appends the indices of the logits above the cut. Kept free of capacity
+ * checks (the caller makes room per chunk; checks made it ~40% slower) and in a function of its
+ * own so V8 optimises it directly rather than through on-stack replacement.
+ */
 function collectChunk(logits: Float32Array, from: number, to: number, cut: number, n: number): number {
   const idx = candIdx;
   for (let i = from; i < to; i++) if (logits[i]! > cut) idx[n++] = i;

@@ -49,19 +49,19 @@ function eligible(n: Node, block: number, isInitializer: (name: string) => boole
   const autoPad = n.attrs['auto_pad'];
   if (autoPad && !(autoPad.type === 'string' && autoPad.value === 'NOTSET')) return false;
   const [cOut, cIn, kh, kw] = w.shape as [number, number, number, number];
-  return kh * kw > 1 && cIn % block === 0 && cOut % block === 0 && !isInitializer(w.name) && w.source !== 'constant';
+  return kh * kw > 1 && cIn % block === 0 && cOut % block === 0 && !isInitializer(w.name);
 }
 
-/** The weights whose eligible convolutions together produce enough output positions to repay the weight's reorder. */
-function worthReordering(nodes: readonly Node[], block: number, isInitializer: (name: string) => boolean): Set<Tensor> {
+/** The eligible convolutions whose weight's uses together produce enough output positions to repay its reorder. */
+function convsToRewrite(nodes: readonly Node[], block: number, isInitializer: (name: string) => boolean): Set<Node> {
+  const convs = nodes.filter((n) => eligible(n, block, isInitializer));
   const positions = new Map<Tensor, number>();
-  for (const n of nodes) {
-    if (!eligible(n, block, isInitializer)) continue;
+  for (const n of convs) {
     const w = n.inputs[1]!;
     const [b, , h, wd] = n.outputs[0]!.shape as [number, number, number, number];
     positions.set(w, (positions.get(w) ?? 0) + b * h * wd);
   }
-  return new Set([...positions].filter(([, p]) => p >= MIN_POSITIONS).map(([w]) => w));
+  return new Set(convs.filter((n) => positions.get(n.inputs[1]!)! >= MIN_POSITIONS));
 }
 
 /**
@@ -100,11 +100,11 @@ export function rewriteNchwc(
     }
     return name;
   };
-  const chosen = worthReordering(nodes, block, isInitializer);
+  const rewrite = convsToRewrite(nodes, block, isInitializer);
   const out: NodeProto[] = [];
   nodes.forEach((n, i) => {
     if (fusedRelus.has(n)) return;
-    if (!eligible(n, block, isInitializer) || !chosen.has(n.inputs[1]!)) {
+    if (!rewrite.has(n)) {
       out.push(protos[i]!);
       return;
     }

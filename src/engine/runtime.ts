@@ -49,12 +49,12 @@ async function probeNchwc(): Promise<number> {
   const x = g.input('x', 'float32', [1, 16, side, side]);
   const w = g.input('w', 'float32', [16, 16, 3, 3]);
   const y = conv(x, w, null, { pads: 1 });
-  const feeds: Record<string, OrtTensor> = {
-    x: new ort.Tensor('float32', Float32Array.from({ length: 16 * side * side }, (_, i) => Math.sin(i * 0.7)), [1, 16, side, side]),
-    w: new ort.Tensor('float32', Float32Array.from({ length: 2304 }, (_, i) => Math.cos(i * 1.3)), [16, 16, 3, 3]),
+  const feeds = {
+    x: { data: Float32Array.from({ length: 16 * side * side }, (_, i) => Math.sin(i * 0.7)), dims: [1, 16, side, side] },
+    w: { data: Float32Array.from({ length: 2304 }, (_, i) => Math.cos(i * 1.3)), dims: [16, 16, 3, 3] },
   };
   const run = async (block: number): Promise<Float32Array> => {
-    const session = await ort.InferenceSession.create(serialize(g, { outputs: [y], nchwcBlock: block }), { intraOpNumThreads: 1, graphOptimizationLevel: 'basic' });
+    const session = await OnnxSession.create(serialize(g, { outputs: [y], nchwcBlock: block }), { threads: 1, optimization: 'basic' });
     try {
       return (await session.run(feeds))[y.name]!.data as Float32Array;
     } finally {
