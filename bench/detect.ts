@@ -4,18 +4,30 @@
  * sides use the same deterministic hash weights (src/nn/hash_init.ts), so they do the same
  * post-processing work. `retinanet bench detect [--threads N] [--runs N] [--size HxW]`.
  */
+import { InputError } from '../src/core/errors.js';
+import { numberFlag } from '../src/core/flags.js';
 import { configFor } from '../src/model/config.js';
 import { RetinaNet } from '../src/model/model.js';
 import { hashUniform, hashWeight } from '../src/nn/hash_init.js';
 import { describeReference, runIfScript, runTorch } from './detection_common.js';
 
 function parse(argv: string[]): { threads: number; runs: number; h: number; w: number } {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : undefined;
+  const values: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i += 2) {
+    const flag = argv[i]!;
+    if (!['--threads', '--runs', '--size'].includes(flag) || argv[i + 1] === undefined) {
+      throw new InputError(`bench detect: unknown or incomplete option '${flag}' (takes --threads N, --runs N, --size HxW)`);
+    }
+    values[flag.slice(2)] = argv[i + 1]!;
+  }
+  const size = /^(\d+)x(\d+)$/.exec(values['size'] ?? '512x640');
+  if (!size || Number(size[1]) < 1 || Number(size[2]) < 1) throw new InputError(`--size must be HxW, got '${values['size']}'`);
+  return {
+    threads: numberFlag(values, 'threads', { integer: true, min: 1 }) ?? 2,
+    runs: numberFlag(values, 'runs', { integer: true, min: 1 }) ?? 8,
+    h: Number(size[1]),
+    w: Number(size[2]),
   };
-  const [h, w] = (get('size') ?? '512x640').split('x').map(Number) as [number, number];
-  return { threads: Number(get('threads') ?? 2), runs: Number(get('runs') ?? 8), h, w };
 }
 
 export async function main(argv: string[]): Promise<void> {
